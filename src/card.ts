@@ -1,0 +1,166 @@
+/**
+ * One AI Card answer: create and deliver it (already in the INPUTING state), stream the whole markdown
+ * as it grows, then finalize with the exact final text and set FINISHED — or FAILED with a short message.
+ *
+ * Updates are coalesced: at most one call in flight, only the newest text is kept, and updates go out no
+ * more often than `intervalMs` (the first words go out as soon as the card exists).
+ */
+import { randomUUID } from 'node:crypto';
+import type { DingTalkClient } from './dingtalk/client.ts';
+import { createAndDeliverCard, streamCard, updateCard, type Target } from './dingtalk/endpoints.ts';
+import { errorMessage, type Logger } from './log.ts';
+
+/** flowStatus values of the AI card template (spec §3.3). */
+const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
+const CONTENT_KEY = 'msgContent';
+
+export interface AiCardOptions {
+  client: DingTalkClient;
+  templateId: string;
+  target: Target;
+  log: Logger;
+  /** Shortest time between two streaming updates. */
+  intervalMs: number;
+}
+
+type State = 'creating' | 'streaming' | 'closed' | 'broken';
+
+export class AiCard {
+  readonly outTrackId = `dtai_${randomUUID()}`;
+  private readonly opts: AiCardOptions;
+  private state: State = 'creating';
+  private ready: Promise<boolean> | undefined;
+  /** Newest text not yet sent. */
+  private pending: string | undefined;
+  private lastSent = '';
+  private lastSentAt = 0;
+  private inFlight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Why the card broke, for logs. */
+  failure: string | undefined;
+
+  constructor(opts: AiCardOptions) {
+    this.opts = opts;
+  }
+
+  /** Create and deliver the card. Resolves false (never throws) when the card cannot be used. */
+  start(): Promise<boolean> {
+    this.ready ??= this.create();
+    return this.ready;
+  }
+
+  get usable(): boolean {
+    return this.state === 'creating' || this.state === 'streaming';
+  }
+
+  /** The whole answer so far; the newest text wins. */
+  update(text: string): void {
+    if (!this.usable || text === this.lastSent) return;
+    this.pending = text;
+    if (this.state === 'streaming') this.schedule();
+  }
+
+  /** Show the final text and mark the card FINISHED. False when the card could not show it. */
+  async finish(finalText: string): Promise<boolean> {
+    return this.close(finalText, false);
+  }
+
+  /** End the card in the FAILED state with a short human message. */
+  async fail(message: string): Promise<boolean> {
+    return this.close(message, true);
+  }
+
+  private async create(): Promise<boolean> {
+    try {
+      const res = await createAndDeliverCard(this.opts.client, {
+        templateId: this.opts.templateId,
+        outTrackId: this.outTrackId,
+        target: this.opts.target,
+        params: {
+          flowStatus: FLOW.INPUTING,
+          [CONTENT_KEY]: '',
+          staticMsgContent: '',
+          sys_full_json_obj: JSON.stringify({ order: [CONTENT_KEY] }),
+        },
+      });
+      const failed = res.result?.deliverResults?.find((r) => r.success === false);
+      if (failed) throw new Error(`card not delivered to ${failed.spaceType ?? '?'}.${failed.spaceId ?? '?'}: ${failed.errorMsg ?? 'no reason given'}`);
+      if (this.state === 'creating') this.state = 'streaming';
+      if (this.pending !== undefined) this.schedule();
+      return true;
+    } catch (err) {
+      this.break(`create: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  private schedule(): void {
+    if (this.inFlight || this.timer || this.state !== 'streaming') return;
+    const waitMs = this.lastSentAt === 0 ? 0 : Math.max(0, this.lastSentAt + this.opts.intervalMs - Date.now());
+    if (waitMs === 0) return this.sendPending();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.sendPending();
+    }, waitMs);
+  }
+
+  private sendPending(): void {
+    const text = this.pending;
+    this.pending = undefined;
+    if (text === undefined || text === this.lastSent || this.state !== 'streaming') return;
+    this.lastSentAt = Date.now();
+    this.inFlight = this.stream(text, false, false)
+      .then(() => {
+        this.lastSent = text;
+      })
+      .catch((err) => {
+        // A lost intermediate update is harmless: the next one carries the whole text again.
+        this.opts.log.warn(`card ${this.outTrackId}: streaming update failed: ${errorMessage(err)}`);
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+        if (this.pending !== undefined) this.schedule();
+      });
+  }
+
+  private async close(text: string, isError: boolean): Promise<boolean> {
+    const ok = await this.start();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+    await this.inFlight;
+    if (!ok || this.state !== 'streaming') return false;
+    this.state = 'closed';
+    try {
+      await this.stream(text, true, isError);
+    } catch (err) {
+      this.break(`${isError ? 'fail' : 'finish'}: ${errorMessage(err)}`);
+      return false;
+    }
+    try {
+      await updateCard(this.opts.client, {
+        outTrackId: this.outTrackId,
+        params: { flowStatus: isError ? FLOW.FAILED : FLOW.FINISHED, [CONTENT_KEY]: text },
+      });
+    } catch (err) {
+      // The user already sees the final text; only the card's status badge is stale.
+      this.opts.log.warn(`card ${this.outTrackId}: final state not set: ${errorMessage(err)}`);
+    }
+    return true;
+  }
+
+  private stream(content: string, isFinalize: boolean, isError: boolean): Promise<unknown> {
+    return streamCard(
+      this.opts.client,
+      { outTrackId: this.outTrackId, key: CONTENT_KEY, content, guid: randomUUID(), isFinalize, isError },
+      isFinalize,
+    );
+  }
+
+  private break(reason: string): void {
+    this.state = 'broken';
+    this.failure = reason;
+    clearTimeout(this.timer);
+    this.opts.log.warn(`card ${this.outTrackId}: ${reason}`);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * `channels.dingtalk-ai` in the host's config: the JSON schema (with Dashboard hints) and the one typed,
+ * resolved account that everything downstream uses. Nothing else reads raw config.
+ */
+
+export const CHANNEL_ID = 'dingtalk-ai';
+export const DEFAULT_ACCOUNT_ID = 'default';
+export const DEFAULT_CARD_TEMPLATE_ID = '382e4302-551d-4880-bf29-a30acfab2e71.schema';
+export const DEFAULT_API_BASE_URL = 'https://api.dingtalk.com';
+export const DEFAULT_OAPI_BASE_URL = 'https://oapi.dingtalk.com';
+export const DEFAULT_GATEWAY_PORT = 18789;
+
+/** One account's settings as the user writes them. */
+export interface DingTalkAccountConfig {
+  enabled?: boolean;
+  name?: string;
+  clientId?: string;
+  clientSecret?: string;
+  gatewayToken?: string;
+  gatewayPassword?: string;
+  gatewayUrl?: string;
+  agentId?: string;
+  gatewayTimeout?: number;
+  sessionTimeout?: number;
+  groupSessionScope?: 'group' | 'sender';
+  enableMediaUpload?: boolean;
+  systemPrompt?: string;
+  cardTemplateId?: string;
+  apiBaseUrl?: string;
+  oapiBaseUrl?: string;
+  streamGatewayUrl?: string;
+  stateDir?: string;
+  debug?: boolean;
+}
+
+export interface DingTalkChannelConfig extends DingTalkAccountConfig {
+  accounts?: Record<string, DingTalkAccountConfig | undefined>;
+}
+
+/** The part of the host's config this plugin reads. */
+export interface HostConfig {
+  channels?: Record<string, unknown> & { [CHANNEL_ID]?: DingTalkChannelConfig };
+  gateway?: { port?: number; auth?: { mode?: string; token?: string; password?: string } };
+}
+
+export type Source = 'config' | 'env' | 'host' | 'none';
+
+export interface ResolvedAccount {
+  accountId: string;
+  name: string;
+  enabled: boolean;
+  clientId: string;
+  clientSecret: string;
+  sources: { clientId: Source; clientSecret: Source; gatewayCredential: Source };
+  gateway: { url: string; credential: string | undefined; agentId: string; idleTimeoutMs: number };
+  sessionTimeoutMs: number;
+  groupSessionScope: 'group' | 'sender';
+  enableMediaUpload: boolean;
+  systemPrompt: string | undefined;
+  cardTemplateId: string;
+  apiBaseUrl: string;
+  oapiBaseUrl: string;
+  streamGatewayUrl: string;
+  stateDir: string | undefined;
+  debug: boolean;
+  /** Everything wrong with this account, each naming the key to fix. Empty when usable. */
+  problems: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(problems: string[]) {
+    super(problems.join('; '));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function channelConfig(cfg: HostConfig): DingTalkChannelConfig {
+  const section = cfg.channels?.[CHANNEL_ID];
+  return section && typeof section === 'object' ? section : {};
+}
+
+/** Accounts: each key of `accounts`, plus `default` when the top level (or the env) names a robot. */
+export function listAccountIds(cfg: HostConfig, env: Env = process.env): string[] {
+  const section = channelConfig(cfg);
+  const ids = Object.keys(section.accounts ?? {});
+  const topLevel = section.clientId || (ids.length === 0 && env.DINGTALK_CLIENT_ID);
+  if ((topLevel || ids.length === 0) && !ids.includes(DEFAULT_ACCOUNT_ID)) ids.unshift(DEFAULT_ACCOUNT_ID);
+  return ids;
+}
+
+export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCOUNT_ID, env: Env = process.env): ResolvedAccount {
+  const section = channelConfig(cfg);
+  const { accounts, ...top } = section;
+  const own = accounts?.[accountId];
+  const merged: DingTalkAccountConfig = { ...top, ...own };
+  const key = (k: string) => (own && k in own ? `channels.${CHANNEL_ID}.accounts.${accountId}.${k}` : `channels.${CHANNEL_ID}.${k}`);
+  const problems: string[] = [];
+  // Env fallbacks name one robot, so they only fill the default account.
+  const envOk = accountId === DEFAULT_ACCOUNT_ID;
+
+  const clientId = pick(merged.clientId, envOk ? env.DINGTALK_CLIENT_ID : undefined);
+  const clientSecret = pick(merged.clientSecret, envOk ? env.DINGTALK_CLIENT_SECRET : undefined);
+  if (!clientId.value) problems.push(`${key('clientId')} is missing: set it to the robot's AppKey/Client ID (or set DINGTALK_CLIENT_ID)`);
+  if (!clientSecret.value) problems.push(`${key('clientSecret')} is missing: set it to the robot's AppSecret/Client Secret (or set DINGTALK_CLIENT_SECRET)`);
+
+  const hostAuth = cfg.gateway?.auth;
+  let credential: { value: string | undefined; source: Source } = pick(
+    merged.gatewayToken ?? merged.gatewayPassword,
+    env.MOLTBOT_GATEWAY_TOKEN ?? env.OPENCLAW_GATEWAY_TOKEN ?? env.CLAWDBOT_GATEWAY_TOKEN ?? env.OPENCLAW_GATEWAY_PASSWORD ?? env.CLAWDBOT_GATEWAY_PASSWORD,
+  );
+  if (!credential.value && (hostAuth?.token || hostAuth?.password)) credential = { value: hostAuth.token ?? hostAuth.password, source: 'host' };
+
+  const apiBaseUrl = url(merged.apiBaseUrl ?? DEFAULT_API_BASE_URL, key('apiBaseUrl'), problems);
+  const port = cfg.gateway?.port ?? DEFAULT_GATEWAY_PORT;
+  return {
+    accountId,
+    name: merged.name ?? accountId,
+    enabled: merged.enabled !== false,
+    clientId: clientId.value ?? '',
+    clientSecret: clientSecret.value ?? '',
+    sources: { clientId: clientId.source, clientSecret: clientSecret.source, gatewayCredential: credential.source },
+    gateway: {
+      url: url(merged.gatewayUrl ?? `http://127.0.0.1:${port}/v1/chat/completions`, key('gatewayUrl'), problems),
+      credential: credential.value,
+      agentId: nonEmpty(merged.agentId, 'main', key('agentId'), problems),
+      idleTimeoutMs: positive(merged.gatewayTimeout, 300_000, key('gatewayTimeout'), problems),
+    },
+    sessionTimeoutMs: positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
+    groupSessionScope: oneOf(merged.groupSessionScope, ['group', 'sender'] as const, 'group', key('groupSessionScope'), problems),
+    enableMediaUpload: merged.enableMediaUpload !== false,
+    systemPrompt: merged.systemPrompt?.trim() || undefined,
+    cardTemplateId: nonEmpty(merged.cardTemplateId, DEFAULT_CARD_TEMPLATE_ID, key('cardTemplateId'), problems),
+    apiBaseUrl,
+    oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
+    streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
+    stateDir: merged.stateDir?.trim() || undefined,
+    debug: merged.debug === true,
+    problems,
+  };
+}
+
+/** Throws one ConfigError that lists every problem, each naming its key. */
+export function assertUsable(account: ResolvedAccount): void {
+  if (account.problems.length > 0) throw new ConfigError(account.problems);
+}
+
+function pick(fromConfig: string | undefined, fromEnv: string | undefined): { value: string | undefined; source: Source } {
+  if (fromConfig?.trim()) return { value: fromConfig.trim(), source: 'config' };
+  if (fromEnv?.trim()) return { value: fromEnv.trim(), source: 'env' };
+  return { value: undefined, source: 'none' };
+}
+
+function url(value: string, key: string, problems: string[]): string {
+  const v = value.trim().replace(/\/+$/, '');
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    problems.push(`${key} is not a valid http(s) URL: "${value}"`);
+  }
+  return v;
+}
+
+function positive(value: unknown, fallback: number, key: string, problems: string[]): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    problems.push(`${key} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
+    return fallback;
+  }
+  return value;
+}
+
+function nonEmpty(value: unknown, fallback: string, key: string, problems: string[]): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !value.trim()) {
+    problems.push(`${key} must be a non-empty string`);
+    return fallback;
+  }
+  return value.trim();
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, key: string, problems: string[]): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) {
+    problems.push(`${key} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${JSON.stringify(value)}`);
+    return fallback;
+  }
+  return value as T;
+}

@@ -1,0 +1,244 @@
+/**
+ * The one DingTalk REST client: access-token cache, the two response envelopes (api.dingtalk.com and
+ * oapi.dingtalk.com, spec §3.1), typed errors, one retry decision. Endpoint wrappers live in ./endpoints.ts.
+ */
+import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import { DingTalkApiError, DingTalkNetworkError } from './errors.ts';
+import { registerSecret, type Logger } from '../log.ts';
+
+export interface DingTalkClientOptions {
+  clientId: string;
+  clientSecret: string;
+  apiBaseUrl: string;
+  oapiBaseUrl: string;
+  log: Logger;
+  /** Injectable for tests; defaults to a fresh axios instance. */
+  http?: AxiosInstance;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  requestTimeoutMs?: number;
+  /** Every call passes through this gate (the rate limiter plugs in here). */
+  gate?: CallGate;
+}
+
+/** Decides when a call may go out. `priority` calls (finals) are served first. */
+export interface CallGate {
+  run<T>(api: string, priority: boolean, call: () => Promise<T>): Promise<T>;
+}
+
+export interface CallOptions {
+  /** A short name of the endpoint for logs, errors and the limiter, e.g. `card.streaming`. */
+  api: string;
+  /** May the call be repeated safely after a timeout or 5xx? */
+  idempotent?: boolean;
+  /** Finals and state changes that must not be starved by streaming updates. */
+  priority?: boolean;
+  timeoutMs?: number;
+}
+
+/** Refresh this long before DingTalk's stated expiry (tokens live 7200 s). */
+const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
+const DEFAULT_TIMEOUT_MS = 15_000;
+const RETRY_DELAYS_MS = [1_000, 2_000];
+
+const passThrough: CallGate = { run: (_api, _priority, call) => call() };
+
+export class DingTalkClient {
+  readonly clientId: string;
+  private readonly clientSecret: string;
+  private readonly apiBaseUrl: string;
+  private readonly oapiBaseUrl: string;
+  private readonly http: AxiosInstance;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly timeoutMs: number;
+  private readonly gate: CallGate;
+  private token: { value: string; refreshAt: number } | undefined;
+  private tokenInFlight: Promise<string> | undefined;
+
+  constructor(opts: DingTalkClientOptions) {
+    this.clientId = opts.clientId;
+    this.clientSecret = opts.clientSecret;
+    this.apiBaseUrl = opts.apiBaseUrl.replace(/\/+$/, '');
+    this.oapiBaseUrl = opts.oapiBaseUrl.replace(/\/+$/, '');
+    this.http = opts.http ?? axios.create({ proxy: false });
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.gate = opts.gate ?? passThrough;
+    registerSecret(opts.clientSecret);
+  }
+
+  /** A valid access token, fetched once and shared by concurrent callers. */
+  async accessToken(): Promise<string> {
+    if (this.token && this.now() < this.token.refreshAt) return this.token.value;
+    this.tokenInFlight ??= this.fetchToken().finally(() => (this.tokenInFlight = undefined));
+    return this.tokenInFlight;
+  }
+
+  private async fetchToken(): Promise<string> {
+    const res = await this.send<{ accessToken?: string; expireIn?: number }>('oauth2.accessToken', {
+      method: 'POST',
+      url: `${this.apiBaseUrl}/v1.0/oauth2/accessToken`,
+      data: { appKey: this.clientId, appSecret: this.clientSecret },
+    });
+    const body = apiBody(res, 'oauth2.accessToken');
+    if (!body.accessToken) throw new DingTalkApiError({ api: 'oauth2.accessToken', status: res.status, code: 'noToken', message: 'no accessToken in response' });
+    registerSecret(body.accessToken);
+    const ttlMs = (body.expireIn ?? 7200) * 1000;
+    this.token = { value: body.accessToken, refreshAt: this.now() + Math.max(ttlMs - TOKEN_REFRESH_MARGIN_MS, ttlMs / 2) };
+    return body.accessToken;
+  }
+
+  /** Call api.dingtalk.com (token in header, errors as HTTP 4xx/5xx with {code, message, requestid}). */
+  async api<T>(method: 'GET' | 'POST' | 'PUT', path: string, data: unknown, opts: CallOptions): Promise<T> {
+    return this.withRetries(opts, async () => {
+      const token = await this.accessToken();
+      const res = await this.send<T>(opts.api, {
+        method,
+        url: `${this.apiBaseUrl}${path}`,
+        data,
+        headers: { 'x-acs-dingtalk-access-token': token },
+        timeout: opts.timeoutMs ?? this.timeoutMs,
+      });
+      return apiBody(res, opts.api);
+    });
+  }
+
+  /** Call oapi.dingtalk.com (token in query, errors as HTTP 200 with errcode). */
+  async oapi<T>(method: 'GET' | 'POST', path: string, config: AxiosRequestConfig, opts: CallOptions): Promise<T> {
+    return this.withRetries(opts, async () => {
+      const token = await this.accessToken();
+      const res = await this.send<T>(opts.api, {
+        ...config,
+        method,
+        url: `${this.oapiBaseUrl}${path}`,
+        params: { ...(config.params as object | undefined), access_token: token },
+        timeout: opts.timeoutMs ?? this.timeoutMs,
+      });
+      return oapiBody(res, opts.api);
+    });
+  }
+
+  /** POST to a URL DingTalk gave us (sessionWebhook); the session in the URL is the credential. */
+  async postToUrl<T>(url: string, data: unknown, opts: CallOptions): Promise<T> {
+    return this.withRetries(opts, async () => {
+      const res = await this.send<T>(opts.api, { method: 'POST', url, data, timeout: opts.timeoutMs ?? this.timeoutMs });
+      return oapiBody(res, opts.api);
+    });
+  }
+
+  /** GET raw bytes from a URL DingTalk gave us (a temporary download URL). */
+  async download(url: string, opts: CallOptions & { maxBytes: number }): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+    const res = await this.send<ArrayBuffer>(opts.api, {
+      method: 'GET',
+      url,
+      responseType: 'arraybuffer',
+      maxContentLength: opts.maxBytes,
+      timeout: opts.timeoutMs ?? this.timeoutMs,
+    });
+    if (res.status >= 400) throw new DingTalkApiError({ api: opts.api, status: res.status, code: `HTTP${res.status}`, message: 'download failed' });
+    const type = res.headers['content-type'];
+    return { bytes: Buffer.from(res.data), contentType: typeof type === 'string' ? type : undefined };
+  }
+
+  /** One retry decision: refresh the token once on auth errors; back off on throttling and, when safe, on 5xx. */
+  private async withRetries<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.gate.run(opts.api, opts.priority ?? false, call);
+      } catch (err) {
+        const decision = this.decide(err, opts, attempt, refreshed);
+        if (decision === 'rethrow') throw err;
+        if (decision === 'refresh') {
+          refreshed = true;
+          this.token = undefined;
+          this.log.info(`access token rejected by ${opts.api}; fetching a new one`);
+          continue;
+        }
+        const delayMs = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
+        this.log.warn(`${opts.api}: ${(err as Error).message}; retrying in ${delayMs} ms`);
+        await this.sleep(delayMs);
+      }
+    }
+  }
+
+  private decide(err: unknown, opts: CallOptions, attempt: number, refreshed: boolean): 'retry' | 'refresh' | 'rethrow' {
+    if (err instanceof DingTalkApiError) {
+      if (err.kind === 'auth') return refreshed ? 'rethrow' : 'refresh';
+      if (attempt >= RETRY_DELAYS_MS.length) return 'rethrow';
+      if (err.kind === 'throttled') return 'retry';
+      if (err.kind === 'server' && opts.idempotent) return 'retry';
+      return 'rethrow';
+    }
+    if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRY_DELAYS_MS.length) return 'retry';
+    return 'rethrow';
+  }
+
+  private async send<T>(api: string, config: AxiosRequestConfig): Promise<AxiosResponse<T>> {
+    try {
+      return await this.http.request<T>({
+        timeout: this.timeoutMs,
+        ...config,
+        // No content-type on bodiless requests: signed download URLs may include it in the signature.
+        headers: { ...(config.data === undefined ? {} : { 'content-type': 'application/json' }), accept: 'application/json', ...(config.headers as object | undefined) },
+        // Statuses are ours to interpret: DingTalk puts its error code in the body.
+        validateStatus: () => true,
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT');
+    }
+  }
+}
+
+interface ApiErrorBody {
+  code?: string;
+  message?: string;
+  requestid?: string;
+  accessdenieddetail?: { requiredScopes?: string[] };
+}
+
+function apiBody<T>(res: AxiosResponse<T>, api: string): T {
+  if (res.status >= 200 && res.status < 300) return res.data;
+  const body = (typeof res.data === 'object' && res.data !== null ? res.data : {}) as ApiErrorBody;
+  throw new DingTalkApiError({
+    api,
+    status: res.status,
+    code: body.code ?? `HTTP${res.status}`,
+    message: body.message ?? (typeof res.data === 'string' ? res.data.slice(0, 200) : 'no error message'),
+    requestId: body.requestid ?? headerValue(res, 'x-acs-request-id'),
+    requiredScopes: body.accessdenieddetail?.requiredScopes,
+  });
+}
+
+interface OapiEnvelope {
+  errcode?: number;
+  errmsg?: string;
+  sub_code?: string;
+  sub_msg?: string;
+  request_id?: string;
+}
+
+function oapiBody<T>(res: AxiosResponse<T>, api: string): T {
+  const body = (typeof res.data === 'object' && res.data !== null ? res.data : {}) as OapiEnvelope;
+  if (res.status >= 200 && res.status < 300 && (body.errcode === undefined || body.errcode === 0)) return res.data;
+  if (res.status >= 300 && body.errcode === undefined) return apiBody(res, api);
+  // errcode 88 wraps the real auth failure in sub_code (spec §3.1).
+  const code = body.errcode === 88 && body.sub_code ? body.sub_code : String(body.errcode ?? `HTTP${res.status}`);
+  throw new DingTalkApiError({
+    api,
+    status: res.status,
+    code,
+    message: body.sub_msg ?? body.errmsg ?? 'no error message',
+    requestId: body.request_id,
+  });
+}
+
+function headerValue(res: AxiosResponse, name: string): string | undefined {
+  const v = res.headers?.[name];
+  return typeof v === 'string' ? v : undefined;
+}

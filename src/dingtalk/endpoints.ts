@@ -1,0 +1,155 @@
+/**
+ * One short wrapper per DingTalk endpoint the plugin uses (spec §3). Bodies are typed here once.
+ */
+import FormData from 'form-data';
+import type { DingTalkClient } from './client.ts';
+
+export type CardParams = Record<string, string>;
+
+/** Where a card or message goes: a 1:1 chat with the robot, or a group. */
+export type Target =
+  | { kind: 'dm'; userId: string }
+  | { kind: 'group'; conversationId: string };
+
+export interface DeliverResult {
+  spaceType?: string;
+  spaceId?: string;
+  success?: boolean;
+  carrierId?: string;
+  errorMsg?: string;
+}
+
+export interface CreateAndDeliverResponse {
+  success?: boolean;
+  result?: { outTrackId?: string; deliverResults?: DeliverResult[] };
+}
+
+export function createAndDeliverCard(
+  client: DingTalkClient,
+  req: { templateId: string; outTrackId: string; target: Target; params: CardParams },
+): Promise<CreateAndDeliverResponse> {
+  const robotCode = client.clientId;
+  const space =
+    req.target.kind === 'dm'
+      ? {
+          openSpaceId: `dtv1.card//IM_ROBOT.${req.target.userId}`,
+          imRobotOpenSpaceModel: { supportForward: true },
+          imRobotOpenDeliverModel: { spaceType: 'IM_ROBOT', robotCode },
+        }
+      : {
+          openSpaceId: `dtv1.card//IM_GROUP.${req.target.conversationId}`,
+          imGroupOpenSpaceModel: { supportForward: true },
+          imGroupOpenDeliverModel: { robotCode },
+        };
+  return client.api<CreateAndDeliverResponse>(
+    'POST',
+    '/v1.0/card/instances/createAndDeliver',
+    {
+      cardTemplateId: req.templateId,
+      outTrackId: req.outTrackId,
+      callbackType: 'STREAM',
+      cardData: { cardParamMap: req.params },
+      userIdType: 1,
+      ...space,
+    },
+    { api: 'card.createAndDeliver', priority: true },
+  );
+}
+
+/** Streaming update of one card variable; `guid` makes a repeated call harmless. */
+export function streamCard(
+  client: DingTalkClient,
+  req: { outTrackId: string; key: string; content: string; guid: string; isFinalize: boolean; isError: boolean },
+  priority: boolean,
+): Promise<{ success?: boolean }> {
+  return client.api(
+    'PUT',
+    '/v1.0/card/streaming',
+    { outTrackId: req.outTrackId, guid: req.guid, key: req.key, content: req.content, isFull: true, isFinalize: req.isFinalize, isError: req.isError },
+    { api: 'card.streaming', idempotent: true, priority },
+  );
+}
+
+/** Merge `params` into the card's data (without the option DingTalk would overwrite every variable). */
+export function updateCard(client: DingTalkClient, req: { outTrackId: string; params: CardParams }): Promise<{ success?: boolean }> {
+  return client.api(
+    'PUT',
+    '/v1.0/card/instances',
+    { outTrackId: req.outTrackId, cardData: { cardParamMap: req.params }, cardUpdateOptions: { updateCardDataByKey: true } },
+    { api: 'card.update', idempotent: true, priority: true },
+  );
+}
+
+export interface WebhookMessage {
+  msgtype: 'text' | 'markdown';
+  text?: { content: string };
+  markdown?: { title: string; text: string };
+  at?: { atUserIds: string[]; isAtAll: boolean };
+}
+
+/** Reply through the message's sessionWebhook (valid about 90 minutes after the message). */
+export function sendBySessionWebhook(client: DingTalkClient, webhookUrl: string, message: WebhookMessage): Promise<unknown> {
+  return client.postToUrl(webhookUrl, message, { api: 'robot.sendBySession' });
+}
+
+export interface RobotSendResponse {
+  processQueryKey?: string;
+  invalidStaffIdList?: string[];
+  flowControlledStaffIdList?: string[];
+}
+
+/** Proactive robot message (works after the sessionWebhook expired). `msgParam` is a JSON string on the wire. */
+export function sendRobotMessage(
+  client: DingTalkClient,
+  target: Target,
+  msgKey: string,
+  msgParam: Record<string, string>,
+): Promise<RobotSendResponse> {
+  const robotCode = client.clientId;
+  if (target.kind === 'dm') {
+    return client.api(
+      'POST',
+      '/v1.0/robot/oToMessages/batchSend',
+      { robotCode, userIds: [target.userId], msgKey, msgParam: JSON.stringify(msgParam) },
+      { api: 'robot.batchSend' },
+    );
+  }
+  return client.api(
+    'POST',
+    '/v1.0/robot/groupMessages/send',
+    { robotCode, openConversationId: target.conversationId, msgKey, msgParam: JSON.stringify(msgParam) },
+    { api: 'robot.groupSend' },
+  );
+}
+
+export type MediaType = 'image' | 'voice' | 'video' | 'file';
+
+/** Upload bytes to oapi media/upload; the returned media id starts with '@'. */
+export async function uploadMedia(
+  client: DingTalkClient,
+  req: { type: MediaType; bytes: Buffer; fileName: string; contentType: string },
+): Promise<string> {
+  const form = new FormData();
+  form.append('media', req.bytes, { filename: req.fileName, contentType: req.contentType });
+  const res = await client.oapi<{ media_id?: string }>(
+    'POST',
+    '/media/upload',
+    // A buffer, not the form stream: a retry must be able to send the same body again.
+    { params: { type: req.type }, data: form.getBuffer(), headers: form.getHeaders(), maxBodyLength: Infinity },
+    { api: 'media.upload', timeoutMs: 60_000 },
+  );
+  if (!res.media_id) throw new Error('DingTalk media.upload returned no media_id');
+  return res.media_id;
+}
+
+/** A temporary URL for a file a user sent to the robot. */
+export async function messageFileDownloadUrl(client: DingTalkClient, downloadCode: string): Promise<string> {
+  const res = await client.api<{ downloadUrl?: string }>(
+    'POST',
+    '/v1.0/robot/messageFiles/download',
+    { downloadCode, robotCode: client.clientId },
+    { api: 'robot.messageFiles.download', idempotent: true },
+  );
+  if (!res.downloadUrl) throw new Error('DingTalk robot.messageFiles.download returned no downloadUrl');
+  return res.downloadUrl;
+}

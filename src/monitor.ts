@@ -1,0 +1,88 @@
+/**
+ * Runs one account until the host stops it: wires the store, the DingTalk client, the reply engine and
+ * the pipeline to the Stream connection, and cleans up in `finally`.
+ */
+import { join } from 'node:path';
+import { assertUsable, type ResolvedAccount } from './config.ts';
+import { createDedupe } from './dedupe.ts';
+import { DingTalkClient } from './dingtalk/client.ts';
+import { errorMessage, type Logger } from './log.ts';
+import { handleRobotMessage, type PipelineDeps } from './pipeline.ts';
+import { KeyedQueue } from './queue.ts';
+import type { ReplyEngine } from './reply/engine.ts';
+import { GatewayEngine } from './reply/gateway.ts';
+import { Sessions } from './sessions.ts';
+import { FileStore, type StateStore } from './store.ts';
+import { runStream, type StreamStatus } from './stream.ts';
+import type { HostFlavor } from './host.ts';
+
+export const PLUGIN_VERSION = '0.1.0';
+/** Two seconds keeps a 30-s answer under 18 DingTalk calls while the text still visibly moves. */
+export const CARD_UPDATE_INTERVAL_MS = 2_000;
+
+export interface MonitorOptions {
+  account: ResolvedAccount;
+  host: HostFlavor;
+  log: Logger;
+  signal: AbortSignal;
+  /** Where state lives when the account sets no `stateDir`. */
+  defaultStateDir: string;
+  onStatus?: (status: StreamStatus) => void;
+  /** Overrides for tests. */
+  store?: StateStore;
+  engine?: ReplyEngine;
+  cardIntervalMs?: number;
+  backoffMinMs?: number;
+}
+
+export async function monitorAccount(opts: MonitorOptions): Promise<void> {
+  const { account, log, signal } = opts;
+  assertUsable(account);
+  const store =
+    opts.store ??
+    new FileStore({
+      dir: account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId),
+      onError: (err) => log.warn(`state store: ${errorMessage(err)}`),
+    });
+  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log });
+  const engine =
+    opts.engine ??
+    new GatewayEngine({
+      url: account.gateway.url,
+      credential: account.gateway.credential,
+      model: opts.host.model(account.gateway.agentId),
+      sessionHeaders: opts.host.sessionHeaders,
+      idleTimeoutMs: account.gateway.idleTimeoutMs,
+    });
+  const queue = new KeyedQueue();
+  const deps: PipelineDeps = {
+    account,
+    client,
+    engine,
+    sessions: new Sessions({ accountId: account.accountId, store, timeoutMs: account.sessionTimeoutMs, groupScope: account.groupSessionScope }),
+    dedupe: createDedupe(store),
+    queue,
+    log,
+    signal,
+    cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
+  };
+  if (!account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
+  log.info(`starting (${opts.host.name} host, engine ${engine.name}, gateway ${account.gateway.url})`);
+  try {
+    await runStream({
+      clientId: account.clientId,
+      clientSecret: account.clientSecret,
+      gatewayUrl: account.streamGatewayUrl,
+      ua: `dingtalk-moltbot-connector/${PLUGIN_VERSION}`,
+      log,
+      signal,
+      onRobotMessage: (data, messageId) => void handleRobotMessage(deps, data, messageId),
+      onStatus: opts.onStatus,
+      backoffMinMs: opts.backoffMinMs,
+    });
+  } finally {
+    // Answers in progress were aborted with the signal; let them write their last state.
+    await Promise.race([queue.idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await store.flush().catch((err) => log.warn(`state store flush failed: ${errorMessage(err)}`));
+  }
+}

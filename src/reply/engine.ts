@@ -1,0 +1,55 @@
+/**
+ * The ReplyEngine seam: given a user's turn and its session, produce the answer as text deltas.
+ * Today's engine calls the gateway's OpenAI-compatible endpoint (./gateway.ts). An in-process engine
+ * that uses the host's own channel runtime (senders as ordinary users, not the owner) fits beside it.
+ */
+
+export interface ReplyImage {
+  /** Local path of the saved file. */
+  path: string;
+  mimeType: string;
+  /** Base64 bytes, when the engine should send the picture itself. */
+  base64?: string;
+}
+
+export interface ReplyRequest {
+  /** Stable key of the conversation's current session. */
+  sessionKey: string;
+  /** What the user said (placeholders for media the engine cannot see). */
+  text: string;
+  images: ReplyImage[];
+  /** System prompts for this turn, in order. */
+  systemPrompts: string[];
+  sender: { id: string; name?: string };
+  signal: AbortSignal;
+}
+
+export interface ReplyEngine {
+  readonly name: string;
+  /** Yields text deltas; throws ReplyError when no answer can be produced. */
+  reply(req: ReplyRequest): AsyncIterable<string>;
+}
+
+export type ReplyErrorKind =
+  | 'unauthorized' // 401/403: token or password wrong
+  | 'endpoint-disabled' // 405: chatCompletions endpoint off
+  | 'not-found' // 404: wrong gatewayUrl path
+  | 'rejected' // 400: the gateway refused the request (e.g. unknown agent)
+  | 'unreachable' // connection refused / DNS
+  | 'timeout'
+  | 'failed'; // 5xx, error event in the stream, broken stream
+
+export class ReplyError extends Error {
+  readonly kind: ReplyErrorKind;
+  readonly status: number | undefined;
+  /** Detail from the gateway, safe to show (never contains our credentials). */
+  readonly detail: string | undefined;
+
+  constructor(kind: ReplyErrorKind, message: string, opts: { status?: number; detail?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'ReplyError';
+    this.kind = kind;
+    this.status = opts.status;
+    this.detail = opts.detail;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * ReplyEngine over the gateway's OpenAI-compatible `POST /v1/chat/completions` with `stream: true`.
+ * A token accepted there is full operator access: every turn sent this way runs as the gateway's owner.
+ */
+import { SseParser } from '../sse.ts';
+import { ReplyError, type ReplyEngine, type ReplyRequest } from './engine.ts';
+import { registerSecret } from '../log.ts';
+
+export interface GatewayEngineOptions {
+  url: string;
+  /** Bearer credential: the gateway token or password. */
+  credential: string | undefined;
+  /** e.g. `openclaw:main`: picks the agent. */
+  model: string;
+  /** Header(s) that set the host's session key exactly. */
+  sessionHeaders: string[];
+  /** Longest silence allowed before the first byte and between chunks. */
+  idleTimeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+interface ChatChunk {
+  choices?: Array<{ delta?: { content?: string | null }; message?: { content?: string | null } }>;
+  error?: { message?: string } | string;
+}
+
+type UserContent = string | Array<{ type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } }>;
+
+export class GatewayEngine implements ReplyEngine {
+  readonly name = 'gateway';
+  private readonly opts: GatewayEngineOptions;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(opts: GatewayEngineOptions) {
+    this.opts = opts;
+    this.fetchImpl = opts.fetch ?? fetch;
+    registerSecret(opts.credential);
+  }
+
+  async *reply(req: ReplyRequest): AsyncIterable<string> {
+    const idle = new IdleTimer(this.opts.idleTimeoutMs, req.signal);
+    try {
+      const res = await this.post(req, idle.signal);
+      const type = res.headers.get('content-type') ?? '';
+      if (!type.includes('text/event-stream')) {
+        // A gateway that ignores `stream` answers with one JSON body.
+        const body = (await res.json().catch(() => ({}))) as ChatChunk;
+        const text = body.choices?.[0]?.message?.content;
+        if (typeof text !== 'string') throw new ReplyError('failed', 'gateway answered without content');
+        yield text;
+        return;
+      }
+      if (!res.body) throw new ReplyError('failed', 'gateway answered with an empty stream');
+      const parser = new SseParser();
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        idle.touch();
+        for (const ev of parser.push(chunk)) {
+          const delta = parseEvent(ev.event, ev.data);
+          if (delta === DONE) return;
+          if (delta) yield delta;
+        }
+      }
+      for (const ev of parser.end()) {
+        const delta = parseEvent(ev.event, ev.data);
+        if (delta === DONE) return;
+        if (delta) yield delta;
+      }
+      // Ended without [DONE]: what arrived is the answer.
+    } catch (err) {
+      throw toReplyError(err, idle, req.signal, this.opts.url);
+    } finally {
+      idle.stop();
+    }
+  }
+
+  private async post(req: ReplyRequest, signal: AbortSignal): Promise<Response> {
+    const content: UserContent = req.images.some((i) => i.base64)
+      ? [
+          { type: 'text', text: req.text },
+          ...req.images.filter((i) => i.base64).map((i) => ({ type: 'image_url' as const, image_url: { url: `data:${i.mimeType};base64,${i.base64}` } })),
+        ]
+      : req.text;
+    const body = {
+      model: this.opts.model,
+      stream: true,
+      user: req.sessionKey,
+      messages: [...req.systemPrompts.map((p) => ({ role: 'system', content: p })), { role: 'user', content }],
+    };
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+    if (this.opts.credential) headers.authorization = `Bearer ${this.opts.credential}`;
+    for (const h of this.opts.sessionHeaders) headers[h] = req.sessionKey;
+    const res = await this.fetchImpl(this.opts.url, { method: 'POST', headers, body: JSON.stringify(body), signal });
+    if (res.ok) return res;
+    const detail = await errorDetail(res);
+    const kind = res.status === 401 || res.status === 403 ? 'unauthorized' : res.status === 405 ? 'endpoint-disabled' : res.status === 404 ? 'not-found' : res.status === 400 ? 'rejected' : 'failed';
+    throw new ReplyError(kind, `gateway answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`, { status: res.status, detail });
+  }
+}
+
+const DONE = Symbol('done');
+
+function parseEvent(event: string, data: string): string | typeof DONE | undefined {
+  const trimmed = data.trim();
+  if (trimmed === '[DONE]') return DONE;
+  if (trimmed === '') return undefined;
+  let chunk: ChatChunk;
+  try {
+    chunk = JSON.parse(trimmed) as ChatChunk;
+  } catch {
+    throw new ReplyError('failed', `gateway sent an unreadable event: ${trimmed.slice(0, 120)}`);
+  }
+  if (event === 'error' || chunk.error) {
+    const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error?.message ?? trimmed.slice(0, 200));
+    throw new ReplyError('failed', `gateway reported an error: ${msg}`, { detail: msg });
+  }
+  const delta = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.message?.content;
+  return typeof delta === 'string' && delta.length > 0 ? delta : undefined;
+}
+
+async function errorDetail(res: Response): Promise<string | undefined> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    const msg = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message);
+    if (msg) return msg.slice(0, 300);
+  } catch {
+    // not JSON
+  }
+  return text.trim().slice(0, 300) || undefined;
+}
+
+function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: string): unknown {
+  if (err instanceof ReplyError) return err;
+  if (idle.timedOut) return new ReplyError('timeout', `gateway sent nothing for ${Math.round(idle.timeoutMs / 1000)} s`);
+  if (outer.aborted) return err;
+  const code = causeCode(err);
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
+    return new ReplyError('unreachable', `gateway at ${new URL(url).host} unreachable (${code})`, { cause: err });
+  }
+  return new ReplyError('failed', `gateway request failed: ${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`, { cause: err });
+}
+
+function causeCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 4 && e; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Aborts when no byte arrived for `timeoutMs`, or when the outer signal aborts. */
+class IdleTimer {
+  readonly timeoutMs: number;
+  timedOut = false;
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onOuterAbort = () => this.controller.abort();
+  private readonly outer: AbortSignal;
+
+  constructor(timeoutMs: number, outer: AbortSignal) {
+    this.timeoutMs = timeoutMs;
+    this.outer = outer;
+    if (outer.aborted) this.controller.abort();
+    outer.addEventListener('abort', this.onOuterAbort, { once: true });
+    this.touch();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort();
+    }, this.timeoutMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener('abort', this.onOuterAbort);
+  }
+}

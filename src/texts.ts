@@ -1,0 +1,75 @@
+/**
+ * Every text a DingTalk user sees, in Chinese, and in English when the user wrote English.
+ * Error texts name the fix; the README FAQ explains each one.
+ */
+import type { ReplyError } from './reply/engine.ts';
+
+export type Lang = 'zh' | 'en';
+
+/** English only when the message has Latin letters and no CJK characters. */
+export function detectLang(text: string): Lang {
+  if (/[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]/.test(text)) return 'zh';
+  return /[A-Za-z]/.test(text) ? 'en' : 'zh';
+}
+
+const TEXTS = {
+  sessionReset: { zh: '✅ 已开始新会话，之前的上下文已清空。', en: '✅ Started a new session; earlier context is cleared.' },
+  emptyAnswer: { zh: '（智能体没有返回内容）', en: '(The agent returned no content.)' },
+  unsupportedMessage: { zh: '[用户发送了一条暂不支持的消息：{type}]', en: '[The user sent a message type that is not supported yet: {type}]' },
+  mediaPlaceholder: { zh: '[用户发送了{what}]', en: '[The user sent {what}]' },
+  gatewayUnauthorized: {
+    zh: '⚠️ 网关鉴权失败（HTTP {status}）。请检查 channels.dingtalk-ai.gatewayToken / gatewayPassword 是否与网关的 gateway.auth 配置一致。',
+    en: '⚠️ The gateway rejected our credentials (HTTP {status}). Check channels.dingtalk-ai.gatewayToken / gatewayPassword against gateway.auth.',
+  },
+  gatewayDisabled: {
+    zh: '⚠️ 网关未开启 OpenAI 兼容接口（HTTP 405）。请在网关配置中设置 gateway.http.endpoints.chatCompletions.enabled = true，然后重启网关。',
+    en: '⚠️ The gateway’s OpenAI-compatible endpoint is off (HTTP 405). Set gateway.http.endpoints.chatCompletions.enabled = true and restart the gateway.',
+  },
+  gatewayNotFound: {
+    zh: '⚠️ 网关地址不对（HTTP 404）。请检查 channels.dingtalk-ai.gatewayUrl，应以 /v1/chat/completions 结尾。',
+    en: '⚠️ Wrong gateway address (HTTP 404). Check channels.dingtalk-ai.gatewayUrl; it should end with /v1/chat/completions.',
+  },
+  gatewayRejected: {
+    zh: '⚠️ 网关拒绝了请求（HTTP 400）：{detail}。请检查 channels.dingtalk-ai.agentId 是否为已存在的智能体。',
+    en: '⚠️ The gateway refused the request (HTTP 400): {detail}. Check that channels.dingtalk-ai.agentId names an existing agent.',
+  },
+  gatewayUnreachable: {
+    zh: '⚠️ 无法连接网关（{detail}）。请确认网关正在运行，且 channels.dingtalk-ai.gatewayUrl 的地址和端口正确。',
+    en: '⚠️ Cannot reach the gateway ({detail}). Make sure it is running and channels.dingtalk-ai.gatewayUrl has the right host and port.',
+  },
+  gatewayTimeout: {
+    zh: '⚠️ 网关长时间没有响应，已停止等待。请稍后重试；如经常发生，可调大 channels.dingtalk-ai.gatewayTimeout。',
+    en: '⚠️ The gateway stopped responding. Please try again; if this keeps happening, raise channels.dingtalk-ai.gatewayTimeout.',
+  },
+  gatewayFailed: {
+    zh: '⚠️ 智能体处理出错：{detail}。请稍后重试，或查看网关日志。',
+    en: '⚠️ The agent failed: {detail}. Please try again, or check the gateway logs.',
+  },
+} satisfies Record<string, Record<Lang, string>>;
+
+export type TextKey = keyof typeof TEXTS;
+
+export function text(key: TextKey, lang: Lang, vars: Record<string, string | number> = {}): string {
+  return TEXTS[key][lang].replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
+}
+
+/** The short human message for a failed answer. */
+export function replyErrorText(err: ReplyError, lang: Lang): string {
+  const vars = { status: err.status ?? '', detail: err.detail ?? err.message };
+  switch (err.kind) {
+    case 'unauthorized':
+      return text('gatewayUnauthorized', lang, vars);
+    case 'endpoint-disabled':
+      return text('gatewayDisabled', lang, vars);
+    case 'not-found':
+      return text('gatewayNotFound', lang, vars);
+    case 'rejected':
+      return text('gatewayRejected', lang, vars);
+    case 'unreachable':
+      return text('gatewayUnreachable', lang, { detail: err.message });
+    case 'timeout':
+      return text('gatewayTimeout', lang, vars);
+    case 'failed':
+      return text('gatewayFailed', lang, vars);
+  }
+}
