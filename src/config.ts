@@ -95,7 +95,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const { accounts, ...top } = section;
   const own = accounts?.[accountId];
   const merged: DingTalkAccountConfig = { ...top, ...own };
-  const key = (k: string) => (own && k in own ? `channels.${CHANNEL_ID}.accounts.${accountId}.${k}` : `channels.${CHANNEL_ID}.${k}`);
+  // Name the key where the user set it, or, for a value missing in a named account, in that account.
+  const key = (k: string) => (own && (k in own || !(k in top)) ? `channels.${CHANNEL_ID}.accounts.${accountId}.${k}` : `channels.${CHANNEL_ID}.${k}`);
   const problems: string[] = [];
   // Env fallbacks name one robot, so they only fill the default account.
   const envOk = accountId === DEFAULT_ACCOUNT_ID;

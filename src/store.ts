@@ -77,12 +77,12 @@ export class FileStore implements StateStore {
   async set<T>(ns: string, key: string, value: T, ttlMs?: number): Promise<void> {
     const shard = await this.shard(ns, key);
     shard.set(key, ttlMs === undefined ? { v: value } : { v: value, exp: this.now() + ttlMs });
-    this.markDirty(this.shardName(ns, key));
+    this.markDirty(this.shardName(ns, key), shard);
   }
 
   async delete(ns: string, key: string): Promise<void> {
     const shard = await this.shard(ns, key);
-    if (shard.delete(key)) this.markDirty(this.shardName(ns, key));
+    if (shard.delete(key)) this.markDirty(this.shardName(ns, key), shard);
   }
 
   async claim(ns: string, key: string, ttlMs: number): Promise<boolean> {
@@ -90,7 +90,7 @@ export class FileStore implements StateStore {
     const e = shard.get(key);
     if (e && (e.exp === undefined || e.exp > this.now())) return false;
     shard.set(key, { v: 1, exp: this.now() + ttlMs });
-    this.markDirty(this.shardName(ns, key));
+    this.markDirty(this.shardName(ns, key), shard);
     return true;
   }
 
@@ -121,12 +121,12 @@ export class FileStore implements StateStore {
       p = this.read(name).finally(() => this.loading.delete(name));
       this.loading.set(name, p);
     }
-    const shard = await p;
+    const shard = this.loaded.get(name) ?? (await p);
     if (!this.loaded.has(name)) {
       this.loaded.set(name, shard);
-      this.evict();
+      this.evict(name);
     }
-    return this.loaded.get(name)!;
+    return shard;
   }
 
   private async read(name: string): Promise<Shard> {
@@ -152,14 +152,16 @@ export class FileStore implements StateStore {
   }
 
   /** Drop the least recently used clean shards; dirty ones stay until written. */
-  private evict(): void {
+  private evict(keep?: string): void {
     for (const name of this.loaded.keys()) {
       if (this.loaded.size <= this.maxInMemory) return;
-      if (!this.dirty.has(name) && !this.writing.has(name)) this.loaded.delete(name);
+      if (name !== keep && !this.dirty.has(name) && !this.writing.has(name)) this.loaded.delete(name);
     }
   }
 
-  private markDirty(name: string): void {
+  private markDirty(name: string, shard: Shard): void {
+    // The caller may hold a shard that was evicted meanwhile: put it back so the write sees it.
+    if (!this.loaded.has(name)) this.loaded.set(name, shard);
     this.dirty.add(name);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;

@@ -1,0 +1,70 @@
+import { describe, expect, test } from 'vitest';
+import { assertUsable, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
+
+const base: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec' } } };
+
+describe('account resolution', () => {
+  test('defaults follow the documentation', () => {
+    const a = resolveAccount(base, 'default', {});
+    expect(a.problems).toEqual([]);
+    expect(a.gateway.url).toBe('http://127.0.0.1:18789/v1/chat/completions');
+    expect(a.gateway.agentId).toBe('main');
+    expect(a.sessionTimeoutMs).toBe(1_800_000);
+    expect(a.enableMediaUpload).toBe(true);
+    expect(a.cardTemplateId).toBe('382e4302-551d-4880-bf29-a30acfab2e71.schema');
+    expect(a.apiBaseUrl).toBe('https://api.dingtalk.com');
+    expect(a.oapiBaseUrl).toBe('https://oapi.dingtalk.com');
+    expect(a.streamGatewayUrl).toBe('https://api.dingtalk.com/v1.0/gateway/connections/open');
+  });
+
+  test('gatewayUrl follows the host gateway port; streamGatewayUrl follows apiBaseUrl', () => {
+    const a = resolveAccount({ ...base, gateway: { port: 19001 }, channels: { 'dingtalk-ai': { ...base.channels!['dingtalk-ai'], apiBaseUrl: 'http://127.0.0.1:5000/' } } }, 'default', {});
+    expect(a.gateway.url).toBe('http://127.0.0.1:19001/v1/chat/completions');
+    expect(a.streamGatewayUrl).toBe('http://127.0.0.1:5000/v1.0/gateway/connections/open');
+  });
+
+  test('env fallbacks fill the default account and say where values came from', () => {
+    const a = resolveAccount({}, 'default', { DINGTALK_CLIENT_ID: 'envid', DINGTALK_CLIENT_SECRET: 'envsec', MOLTBOT_GATEWAY_TOKEN: 'tok' });
+    expect(a.clientId).toBe('envid');
+    expect(a.sources).toEqual({ clientId: 'env', clientSecret: 'env', gatewayCredential: 'env' });
+    expect(a.gateway.credential).toBe('tok');
+    expect(resolveAccount({}, 'default', { OPENCLAW_GATEWAY_TOKEN: 'o' }).gateway.credential).toBe('o');
+    expect(resolveAccount({}, 'default', { CLAWDBOT_GATEWAY_TOKEN: 'c' }).gateway.credential).toBe('c');
+  });
+
+  test("the host's own gateway auth is used when the channel names no credential", () => {
+    const a = resolveAccount({ ...base, gateway: { auth: { mode: 'token', token: 'host-token' } } }, 'default', {});
+    expect(a.gateway.credential).toBe('host-token');
+    expect(a.sources.gatewayCredential).toBe('host');
+  });
+
+  test('accounts inherit top-level settings and override them', () => {
+    const cfg: HostConfig = {
+      channels: { 'dingtalk-ai': { systemPrompt: 'be brief', accounts: { sales: { clientId: 'a', clientSecret: 'b', systemPrompt: 'sell' }, hr: { clientId: 'c', clientSecret: 'd' } } } },
+    };
+    expect(listAccountIds(cfg, {})).toEqual(['sales', 'hr']);
+    expect(resolveAccount(cfg, 'sales', {}).systemPrompt).toBe('sell');
+    expect(resolveAccount(cfg, 'hr', {}).systemPrompt).toBe('be brief');
+  });
+
+  test('missing and wrong values give one error naming every key', () => {
+    const a = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', sessionTimeout: -5, gatewayUrl: 'not a url' } } }, 'default', {});
+    expect(() => assertUsable(a)).toThrow(ConfigError);
+    const msg = (() => {
+      try {
+        assertUsable(a);
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(msg).toContain('channels.dingtalk-ai.clientSecret is missing');
+    expect(msg).toContain('channels.dingtalk-ai.sessionTimeout must be a positive number');
+    expect(msg).toContain('channels.dingtalk-ai.gatewayUrl is not a valid http(s) URL');
+  });
+
+  test('an account key is named with its account path', () => {
+    const a = resolveAccount({ channels: { 'dingtalk-ai': { accounts: { ops: { clientId: 'x' } } } } }, 'ops', { DINGTALK_CLIENT_SECRET: 'ignored-for-named-accounts' });
+    expect(a.problems).toEqual([expect.stringContaining('channels.dingtalk-ai.accounts.ops.clientSecret is missing')]);
+  });
+});

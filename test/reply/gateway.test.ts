@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { GatewayEngine } from '../../src/reply/gateway.ts';
+import { ReplyError, type ReplyRequest } from '../../src/reply/engine.ts';
+import { startFakeGateway, type FakeGateway } from '../fake-gateway/index.ts';
+
+let gw: FakeGateway;
+beforeEach(async () => {
+  gw = await startFakeGateway({ token: 'gw-secret' });
+});
+afterEach(async () => {
+  await gw.close();
+});
+
+function engine(over: Partial<ConstructorParameters<typeof GatewayEngine>[0]> = {}) {
+  return new GatewayEngine({ url: gw.url, credential: 'gw-secret', model: 'openclaw:main', sessionHeaders: ['x-openclaw-session-key'], idleTimeoutMs: 2000, ...over });
+}
+
+function request(over: Partial<ReplyRequest> = {}): ReplyRequest {
+  return { sessionKey: 'dingtalk-ai:default:dm:u1:abc', text: '你好', images: [], systemPrompts: ['sys A', 'sys B'], sender: { id: 'u1' }, signal: new AbortController().signal, ...over };
+}
+
+async function collect(it: AsyncIterable<string>): Promise<string> {
+  let s = '';
+  for await (const d of it) s += d;
+  return s;
+}
+
+async function failure(it: AsyncIterable<string>): Promise<ReplyError> {
+  try {
+    await collect(it);
+  } catch (e) {
+    if (e instanceof ReplyError) return e;
+    throw e;
+  }
+  throw new Error('expected a ReplyError');
+}
+
+describe('gateway engine', () => {
+  test('sends the OpenAI request the gateway expects and streams the answer', async () => {
+    expect(await collect(engine().reply(request()))).toBe('Echo: 你好');
+    const req = gw.requests[0]!;
+    expect(req.headers.authorization).toBe('Bearer gw-secret');
+    expect(req.headers['x-openclaw-session-key']).toBe('dingtalk-ai:default:dm:u1:abc');
+    expect(req.body).toMatchObject({ model: 'openclaw:main', stream: true, user: 'dingtalk-ai:default:dm:u1:abc' });
+    expect(req.body.messages).toEqual([
+      { role: 'system', content: 'sys A' },
+      { role: 'system', content: 'sys B' },
+      { role: 'user', content: '你好' },
+    ]);
+  });
+
+  test('CRLF streams and a stream that ends without [DONE] still give the whole answer', async () => {
+    gw.respond = () => ({ kind: 'stream', deltas: ['a', 'b', 'c'], crlf: true, done: false });
+    expect(await collect(engine().reply(request()))).toBe('abc');
+  });
+
+  test('an error event in the stream fails the reply with its message', async () => {
+    gw.respond = () => ({ kind: 'raw', chunks: ['data: {"choices":[{"delta":{"content":"par"}}]}\n\n', 'data: {"error":{"message":"model overloaded"}}\n\n'] });
+    const err = await failure(engine().reply(request()));
+    expect(err.kind).toBe('failed');
+    expect(err.detail).toBe('model overloaded');
+  });
+
+  test('401, 405, 400 and 404 map to the errors that name their fix', async () => {
+    expect((await failure(engine({ credential: 'wrong' }).reply(request()))).kind).toBe('unauthorized');
+    gw.respond = () => ({ kind: 'status', status: 405, body: { error: { message: 'Method Not Allowed' } } });
+    expect((await failure(engine().reply(request()))).kind).toBe('endpoint-disabled');
+    gw.respond = () => ({ kind: 'status', status: 400, body: { error: { message: 'Unknown agent: nope' } } });
+    const rejected = await failure(engine().reply(request()));
+    expect(rejected).toMatchObject({ kind: 'rejected', detail: 'Unknown agent: nope' });
+    expect((await failure(engine({ url: gw.url.replace('/v1/chat/completions', '/wrong') }).reply(request()))).kind).toBe('not-found');
+  });
+
+  test('connection refused and silence become unreachable and timeout', async () => {
+    const url = gw.url;
+    await gw.close();
+    expect((await failure(engine({ url }).reply(request()))).kind).toBe('unreachable');
+    gw = await startFakeGateway({ token: 'gw-secret' });
+    gw.respond = () => ({ kind: 'hang' });
+    const err = await failure(engine({ url: gw.url, idleTimeoutMs: 150 }).reply(request()));
+    expect(err.kind).toBe('timeout');
+  });
+
+  test('images are sent as image_url parts next to the text', async () => {
+    await collect(engine().reply(request({ images: [{ path: '/tmp/a.png', mimeType: 'image/png', base64: 'QUJD' }] })));
+    expect(gw.requests[0]!.body.messages!.at(-1)!.content).toEqual([
+      { type: 'text', text: '你好' },
+      { type: 'image_url', image_url: { url: 'data:image/png;base64,QUJD' } },
+    ]);
+  });
+});
