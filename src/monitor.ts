@@ -33,6 +33,7 @@ export interface MonitorOptions {
   engine?: ReplyEngine;
   cardIntervalMs?: number;
   backoffMinMs?: number;
+  now?: () => number;
 }
 
 export async function monitorAccount(opts: MonitorOptions): Promise<void> {
@@ -59,7 +60,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     account,
     client,
     engine,
-    sessions: new Sessions({ accountId: account.accountId, store, timeoutMs: account.sessionTimeoutMs, groupScope: account.groupSessionScope }),
+    sessions: new Sessions({ accountId: account.accountId, store, timeoutMs: account.sessionTimeoutMs, groupScope: account.groupSessionScope, now: opts.now }),
     dedupe: createDedupe(store),
     queue,
     log,

@@ -50,7 +50,8 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
 
 async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
   const { account, client, log } = deps;
-  const lang = detectLang(msg.text);
+  // A command like `/new` says nothing about the user's language.
+  const lang = detectLang(msg.text.replace(/^\s*\/\S+/, ''));
 
   if (isResetCommand(msg.text)) {
     await deps.sessions.reset(msg);

@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Deterministic OpenAI-compatible mock model server for end-to-end tests.
+// Plain Node, no dependencies. Listens on 127.0.0.1 only.
+//
+//   node test/e2e/mock-llm.mjs [--port N]      (env MOCK_LLM_PORT; 0 = pick a free port)
+//
+// Prints one JSON line to stdout once listening: {"event":"listening","port":N,"baseUrl":"http://127.0.0.1:N/v1"}
+//
+// Endpoints
+//   POST /v1/chat/completions  stream:true -> SSE chunks ending with `data: [DONE]`; otherwise a chat.completion JSON
+//   GET  /v1/models            lists the mock model ids
+//   GET  /__requests           recorded requests: [{ at, path, model, stream, headers, messages, body }]
+//   DELETE /__requests         clears the record
+//   GET  /__health             {"ok":true}
+//
+// Answer: the text of the last user message decides the reply, so tests can assert on it.
+//   - contains "[[error]]"  -> HTTP 500 with an OpenAI-style error body
+//   - contains "[[slow]]"   -> the stream waits 300 ms between chunks
+//   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
+//                              were sent); host-added context blocks and a leading "[...]" prefix are stripped
+// The reply is streamed in chunks of at most 8 characters.
+import http from "node:http";
+
+const argPort = (() => {
+  const i = process.argv.indexOf("--port");
+  return i >= 0 ? process.argv[i + 1] : undefined;
+})();
+const PORT = Number(argPort ?? process.env.MOCK_LLM_PORT ?? 0);
+const HOST = "127.0.0.1";
+const MODELS = ["mock-model", "mock-vision"];
+
+/** @type {Array<Record<string, unknown>>} */
+const recorded = [];
+
+function sendJson(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function partsOf(content) {
+  if (typeof content === "string") return [{ type: "text", text: content }];
+  return Array.isArray(content) ? content : [];
+}
+
+function textOf(content) {
+  return partsOf(content)
+    .filter((p) => p && (p.type === "text" || p.type === "input_text") && typeof p.text === "string")
+    .map((p) => p.text)
+    .join("\n");
+}
+
+function countImages(content) {
+  return partsOf(content).filter((p) => p && (p.type === "image_url" || p.type === "input_image" || p.type === "image")).length;
+}
+
+// Hosts add their own material around the user's words: openclaw appends a separate user message
+// holding only a <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> ... <<<END_...>>> block and prefixes the text with
+// "[<timestamp>] " and may append a "Runtime: ..." paragraph. Strip those to get the words the user typed.
+const CONTEXT_BLOCK = /<<<BEGIN_[A-Z_]*CONTEXT>>>[\s\S]*?<<<END_[A-Z_]*CONTEXT>>>/g;
+function userWords(text) {
+  const cleaned = text.replace(CONTEXT_BLOCK, "").trim();
+  const first = cleaned.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
+  return first.replace(/^\[[^\]]*\]\s*/, "");
+}
+
+function buildAnswer(messages) {
+  const users = messages.filter((m) => m && m.role === "user");
+  let last;
+  for (let i = users.length - 1; i >= 0; i -= 1) {
+    const t = textOf(users[i].content).replace(CONTEXT_BLOCK, "").trim();
+    if (t || countImages(users[i].content)) {
+      last = users[i];
+      break;
+    }
+  }
+  const text = last ? textOf(last.content) : "";
+  const images = last ? countImages(last.content) : 0;
+  const core = userWords(text);
+  return { answer: `MOCK_ANSWER: ${core}${images ? ` [images:${images}]` : ""}`, text, images };
+}
+
+function chunk(str, size) {
+  const out = [];
+  for (let i = 0; i < str.length; i += size) out.push(str.slice(i, i + size));
+  return out.length ? out : [""];
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function handleCompletions(req, res) {
+  let body;
+  try {
+    body = JSON.parse((await readBody(req)) || "{}");
+  } catch {
+    return sendJson(res, 400, { error: { message: "invalid JSON body", type: "invalid_request_error" } });
+  }
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const stream = body.stream === true;
+  recorded.push({
+    at: Date.now(),
+    path: req.url,
+    model: body.model,
+    stream,
+    headers: { authorization: req.headers.authorization ?? null, "user-agent": req.headers["user-agent"] ?? null },
+    messages,
+    body,
+  });
+  const { answer, text } = buildAnswer(messages);
+  if (text.includes("[[error]]")) {
+    return sendJson(res, 500, { error: { message: "mock upstream failure", type: "server_error" } });
+  }
+  const id = `chatcmpl-mock-${recorded.length}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = typeof body.model === "string" ? body.model : MODELS[0];
+  const usage = { prompt_tokens: 10, completion_tokens: answer.length, total_tokens: 10 + answer.length };
+  if (!stream) {
+    return sendJson(res, 200, {
+      id,
+      object: "chat.completion",
+      created,
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
+      usage,
+    });
+  }
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
+  const write = (obj) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+  const base = { id, object: "chat.completion.chunk", created, model };
+  write({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  const slow = text.includes("[[slow]]");
+  for (const piece of chunk(answer, 8)) {
+    if (slow) await sleep(300);
+    write({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+  }
+  write({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
+  if (body.stream_options && body.stream_options.include_usage) write({ ...base, choices: [], usage });
+  res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url ?? "/", `http://${HOST}`);
+    const p = url.pathname.replace(/\/+$/, "");
+    if (req.method === "POST" && (p === "/v1/chat/completions" || p === "/chat/completions")) return await handleCompletions(req, res);
+    if (req.method === "GET" && (p === "/v1/models" || p === "/models")) {
+      return sendJson(res, 200, { object: "list", data: MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "mock" })) });
+    }
+    if (p === "/__requests" && req.method === "GET") return sendJson(res, 200, recorded);
+    if (p === "/__requests" && req.method === "DELETE") {
+      recorded.length = 0;
+      return sendJson(res, 200, { ok: true });
+    }
+    if (p === "/__health") return sendJson(res, 200, { ok: true });
+    return sendJson(res, 404, { error: { message: `no route ${req.method} ${p}`, type: "not_found" } });
+  } catch (err) {
+    return sendJson(res, 500, { error: { message: String(err), type: "server_error" } });
+  }
+});
+
+server.listen(PORT, HOST, () => {
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  process.stdout.write(`${JSON.stringify({ event: "listening", port, baseUrl: `http://${HOST}:${port}/v1` })}\n`);
+});
+
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.close(() => process.exit(0)));

@@ -1,0 +1,118 @@
+/**
+ * Runs the real account monitor (Stream connection, pipeline, card, REST client) against the fake
+ * DingTalk and the fake gateway, all on 127.0.0.1.
+ */
+import { resolveAccount, type DingTalkAccountConfig } from '../src/config.ts';
+import { createLogger } from '../src/log.ts';
+import { monitorAccount } from '../src/monitor.ts';
+import { OPENCLAW } from '../src/host.ts';
+import { MemoryStore, type StateStore } from '../src/store.ts';
+import type { StreamStatus } from '../src/stream.ts';
+import { startFakeDingTalk, type FakeDingTalk, type FakeOptions } from './fake-dingtalk/index.ts';
+import { startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
+
+export interface Harness {
+  fake: FakeDingTalk;
+  gw: FakeGateway;
+  logs: string[];
+  statuses: StreamStatus[];
+  store: StateStore;
+  /** Stop the account (abort) and wait until it returned. */
+  stop(): Promise<void>;
+  /** Stop and close the fakes. */
+  close(): Promise<void>;
+  /** Start the account again on the same fakes and store (a restart). */
+  restart(): Promise<void>;
+  /** Push a robot message and wait until its answer is final (card finished/failed or a message sent). */
+  send(payload: ReturnType<FakeDingTalk['msg']['text']>): Promise<void>;
+}
+
+export interface HarnessOptions {
+  config?: DingTalkAccountConfig;
+  fake?: FakeOptions;
+  gatewayToken?: string;
+  store?: StateStore;
+  cardIntervalMs?: number;
+  /** Clock of the session manager. */
+  now?: () => number;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const fake = await startFakeDingTalk({ redelivery: { afterMs: 60_000 }, ...opts.fake });
+  const gw = await startFakeGateway({ token: 'gw-token' });
+  const logs: string[] = [];
+  const statuses: StreamStatus[] = [];
+  const store = opts.store ?? new MemoryStore();
+  const hostLog = { info: (m: string) => logs.push(`INFO ${m}`), warn: (m: string) => logs.push(`WARN ${m}`), error: (m: string) => logs.push(`ERROR ${m}`) };
+  let controller = new AbortController();
+  let running: Promise<void> = Promise.resolve();
+
+  const start = async () => {
+    controller = new AbortController();
+    const account = resolveAccount(
+      {
+        channels: {
+          'dingtalk-ai': {
+            clientId: 'dingAPPKEY',
+            clientSecret: 'SECRET',
+            gatewayUrl: gw.url,
+            gatewayToken: opts.gatewayToken ?? 'gw-token',
+            apiBaseUrl: fake.apiBase,
+            oapiBaseUrl: fake.oapiBase,
+            ...opts.config,
+          },
+        },
+      },
+      'default',
+      {},
+    );
+    const connectionsBefore = fake.conns.length;
+    running = monitorAccount({
+      account,
+      host: OPENCLAW,
+      log: createLogger(hostLog).child('default'),
+      signal: controller.signal,
+      defaultStateDir: '/nonexistent-unused',
+      store,
+      onStatus: (s) => statuses.push(s),
+      cardIntervalMs: opts.cardIntervalMs ?? 30,
+      backoffMinMs: 50,
+      now: opts.now,
+    });
+    await fake.waitFor(() => fake.conns.length > connectionsBefore && fake.openConnections() > 0, { timeoutMs: 5000 });
+  };
+  await start();
+
+  const h: Harness = {
+    fake,
+    gw,
+    logs,
+    statuses,
+    store,
+    stop: async () => {
+      controller.abort();
+      await running;
+    },
+    close: async () => {
+      await h.stop();
+      await Promise.all([fake.close(), gw.close()]);
+    },
+    restart: async () => {
+      await h.stop();
+      await start();
+    },
+    send: async (payload) => {
+      const cardsBefore = new Set(fake.cards.keys());
+      const sentBefore = fake.sent.length;
+      const { messageId } = fake.pushRobotMessage(payload);
+      await fake.waitForAck(messageId, { within: 1000 });
+      await fake.waitFor(
+        () =>
+          fake.sent.length > sentBefore ||
+          [...fake.cards.values()].some((c) => !cardsBefore.has(c.outTrackId) && ['3', '5'].includes(c.flowStatusHistory.at(-1) ?? '')),
+        { timeoutMs: 5000 },
+      );
+    },
+  };
+  return h;
+}

@@ -1,0 +1,215 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHarness, type Harness } from './harness.ts';
+import { chunkText, lastUserText } from './fake-gateway/index.ts';
+import { FileStore } from '../src/store.ts';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+/** A loopback port nobody listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** REST calls without the stream gateway handshake. */
+const restCalls = (h: Harness) => h.fake.sequence().filter((s) => !s.includes('/gateway/connections/open'));
+
+describe('a DingTalk message becomes a streaming AI Card answer', () => {
+  test('DM text: token, createAndDeliver (INPUTING), streaming updates, finalize with the exact text, FINISHED', async () => {
+    h = await startHarness();
+    const answer = '你好！这是一个**流式**回答，分很多小块到达。';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 2), delayMs: 15 });
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'user001' }));
+
+    const calls = restCalls(h);
+    expect(calls[0]).toBe('POST api /v1.0/oauth2/accessToken 200');
+    expect(calls[1]).toBe('POST api /v1.0/card/instances/createAndDeliver 200');
+    expect(calls.at(-1)).toBe('PUT api /v1.0/card/instances 200');
+    const streaming = calls.slice(2, -1);
+    expect(streaming.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(streaming)).toEqual(new Set(['PUT api /v1.0/card/streaming 200']));
+
+    const [card] = h.fake.cardList();
+    expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_ROBOT', spaceId: 'user001', success: true });
+    expect(card!.paramHistory[0]!.params.flowStatus).toBe('2');
+    const updates = card!.streams.msgContent!.updates;
+    for (let i = 1; i < updates.length; i++) expect(updates[i]!.content.startsWith(updates[i - 1]!.content)).toBe(true);
+    expect(updates.at(-1)).toMatchObject({ content: answer, isFinalize: true, isError: false, isFull: true });
+    expect(updates.some((u) => u.afterFinalize || u.duplicateGuid)).toBe(false);
+    expect(card!.flowStatusHistory.at(-1)).toBe('3');
+    expect(card!.params.msgContent).toBe(answer);
+    expect(h.fake.sent).toEqual([]);
+  });
+
+  test('the gateway gets the session key, the model and the text; no second token fetch for the next message', async () => {
+    h = await startHarness({ config: { systemPrompt: '你是公司助手' } });
+    await h.send(h.fake.msg.text('第一句', { senderStaffId: 'u7' }));
+    await h.send(h.fake.msg.text('第二句', { senderStaffId: 'u7' }));
+    const [a, b] = h.gw.requests;
+    expect(a!.body.model).toBe('openclaw:main');
+    expect(a!.body.user).toMatch(/^dingtalk-ai:default:dm:u7:/);
+    expect(a!.headers['x-openclaw-session-key']).toBe(a!.body.user);
+    expect(b!.body.user).toBe(a!.body.user);
+    expect(a!.body.messages![0]).toEqual({ role: 'system', content: '你是公司助手' });
+    expect(lastUserText(b!)).toBe('第二句');
+    expect(h.fake.sequence().filter((s) => s.includes('oauth2/accessToken'))).toHaveLength(1);
+  });
+
+  test('group @bot: card goes to the group with the robotCode; mention stripped, speaker named', async () => {
+    h = await startHarness();
+    await h.send(h.fake.msg.text('帮我总结一下', { group: true, conversationId: 'cidGRP001==', senderNick: '李四' }));
+    const [card] = h.fake.cardList();
+    expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: 'cidGRP001==', robotCode: 'dingAPPKEY' });
+    expect(lastUserText(h.gw.requests[0]!)).toBe('李四: 帮我总结一下');
+    expect(h.gw.requests[0]!.body.user).toMatch(/^dingtalk-ai:default:group:cidGRP001==:/);
+  });
+
+  test('reset commands confirm without calling the gateway, and the next message starts a new session', async () => {
+    h = await startHarness();
+    await h.send(h.fake.msg.text('hello', { senderStaffId: 'u1' }));
+    await h.send(h.fake.msg.text(' /NEW ', { senderStaffId: 'u1' }));
+    expect(h.gw.requests).toHaveLength(1);
+    expect(h.fake.sent).toHaveLength(1);
+    expect(h.fake.sent[0]!.body.markdown.text).toContain('新会话');
+    await h.send(h.fake.msg.text('新会话', { senderStaffId: 'u1' }));
+    await h.send(h.fake.msg.text('again', { senderStaffId: 'u1' }));
+    expect(h.gw.requests).toHaveLength(2);
+    expect(h.gw.requests[1]!.body.user).not.toBe(h.gw.requests[0]!.body.user);
+  });
+
+  test('inactivity longer than sessionTimeout starts a new session (injected clock)', async () => {
+    let now = Date.now();
+    h = await startHarness({ config: { sessionTimeout: 60_000 }, now: () => now });
+    await h.send(h.fake.msg.text('one', { senderStaffId: 'u1' }));
+    now += 30_000;
+    await h.send(h.fake.msg.text('two', { senderStaffId: 'u1' }));
+    now += 60_001;
+    await h.send(h.fake.msg.text('three', { senderStaffId: 'u1' }));
+    const users = h.gw.requests.map((r) => r.body.user);
+    expect(users[1]).toBe(users[0]);
+    expect(users[2]).not.toBe(users[1]);
+  });
+
+  test('a restart keeps the session (file store in a temp dir)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-restart-'));
+    h = await startHarness({ store: new FileStore({ dir }) });
+    await h.send(h.fake.msg.text('before', { senderStaffId: 'u1' }));
+    await h.stop();
+    // A new store object on the same folder: only what reached the disk counts.
+    const fresh = await startHarness({ store: new FileStore({ dir }) });
+    try {
+      await fresh.send(fresh.fake.msg.text('after', { senderStaffId: 'u1' }));
+      expect(fresh.gw.requests[0]!.body.user).toBe(h.gw.requests[0]!.body.user);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('card rejected (template missing) → the whole answer goes out as one markdown message', async () => {
+    h = await startHarness();
+    h.fake.faults.rejectCardCreate('param.templateNotExist');
+    const answer = '这是完整的回答。';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 3) });
+    await h.send(h.fake.msg.text('问题', { senderStaffId: 'u1' }));
+    expect(h.fake.sequence().some((s) => s.includes('/card/streaming'))).toBe(false);
+    expect(h.fake.sent).toHaveLength(1);
+    expect(h.fake.sent[0]).toMatchObject({ channel: 'sessionWebhook', msgtype: 'markdown' });
+    expect(h.fake.sent[0]!.body.markdown.text).toBe(answer);
+    expect(h.logs.some((l) => l.includes('param.templateNotExist'))).toBe(true);
+  });
+
+  test('missing Card permission in a group → markdown that @-mentions the sender', async () => {
+    h = await startHarness();
+    h.fake.faults.revokeScope('Card.Instance.Write');
+    await h.send(h.fake.msg.text('hi', { group: true, senderStaffId: 'u9' }));
+    expect(h.fake.sent[0]!.body.at).toEqual({ atUserIds: ['u9'], isAtAll: false });
+    expect(h.fake.sent[0]!.body.markdown.text).toContain('@u9');
+  });
+
+  test.each([
+    ['401', { gatewayToken: 'wrong-token' }, undefined, 'gatewayToken'],
+    ['405', {}, { kind: 'status' as const, status: 405 }, 'chatCompletions'],
+  ])('gateway %s: the card ends FAILED with the hint that names the fix', async (_name, config, reply, hint) => {
+    h = await startHarness({ config });
+    if (reply) h.gw.respond = () => reply;
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    const [card] = h.fake.cardList();
+    expect(card!.flowStatusHistory.at(-1)).toBe('5');
+    expect(card!.streams.msgContent!.content).toContain(hint);
+    expect(card!.streams.msgContent!.updates.at(-1)).toMatchObject({ isFinalize: true, isError: true });
+  });
+
+  test('gateway refused: the user is told to check that the gateway runs; English for English', async () => {
+    const port = await closedPort();
+    h = await startHarness({ config: { gatewayUrl: `http://127.0.0.1:${port}/v1/chat/completions` } });
+    await h.send(h.fake.msg.text('hello there', { senderStaffId: 'u1' }));
+    const text = h.fake.cardList()[0]!.streams.msgContent!.content;
+    expect(text).toContain('Cannot reach the gateway');
+    expect(text).toContain('gatewayUrl');
+  });
+
+  test('gateway failure and no card → the hint still reaches the user as markdown', async () => {
+    h = await startHarness();
+    h.fake.faults.rejectCardCreate();
+    h.gw.respond = () => ({ kind: 'status', status: 405 });
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    expect(h.fake.sent[0]!.body.markdown.text).toContain('gateway.http.endpoints.chatCompletions.enabled');
+  });
+
+  test('a redelivered message (same msgId, new frame id) is answered once', async () => {
+    h = await startHarness();
+    const payload = h.fake.msg.text('只回答一次', { senderStaffId: 'u1' });
+    await h.send(payload);
+    const again = h.fake.pushRobotMessage(payload);
+    await h.fake.waitForAck(again.messageId, { within: 1000 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.gw.requests).toHaveLength(1);
+    expect(h.fake.cardList()).toHaveLength(1);
+    expect(h.logs.some((l) => l.includes('already handled'))).toBe(true);
+  });
+
+  test('messages of one conversation are answered in order; other conversations do not wait', async () => {
+    h = await startHarness();
+    h.gw.respond = (req) => ({ kind: 'stream', deltas: chunkText(`A:${lastUserText(req)}`), delayMs: lastUserText(req) === 'slow' ? 40 : 1 });
+    const m1 = h.fake.pushRobotMessage(h.fake.msg.text('slow', { senderStaffId: 'u1' }));
+    const m2 = h.fake.pushRobotMessage(h.fake.msg.text('second', { senderStaffId: 'u1' }));
+    const m3 = h.fake.pushRobotMessage(h.fake.msg.text('other', { senderStaffId: 'u2' }));
+    for (const m of [m1, m2, m3]) await h.fake.waitForAck(m.messageId, { within: 1000 });
+    await h.fake.waitFor(() => h!.fake.cardList().filter((c) => c.flowStatusHistory.at(-1) === '3').length === 3, { timeoutMs: 5000 });
+    const order = h.gw.requests.map((r) => lastUserText(r));
+    expect(order.indexOf('second')).toBeGreaterThan(order.indexOf('slow'));
+    expect(order.indexOf('other')).toBeLessThan(order.indexOf('second'));
+  });
+
+  test('malformed frames are ACKed (when they have an id) and logged; the next message is still answered', async () => {
+    h = await startHarness();
+    h.fake.pushRaw('{this is not json');
+    const bad = h.fake.pushCallback('/v1.0/im/bot/messages/get', 'not an object');
+    await h.fake.waitForAck(bad.messageId, { within: 1000 });
+    await h.send(h.fake.msg.text('still here?', { senderStaffId: 'u1' }));
+    expect(h.logs.some((l) => l.includes('not JSON'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('data is not an object'))).toBe(true);
+    expect(h.fake.cardList()).toHaveLength(1);
+  });
+
+  test('no secret appears in any log line', async () => {
+    h = await startHarness({ config: { gatewayToken: 'wrong-token-value' } });
+    await h.send(h.fake.msg.text('hi', { senderStaffId: 'u1' }));
+    const all = h.logs.join('\n');
+    expect(all).not.toContain('SECRET');
+    expect(all).not.toContain('wrong-token-value');
+    expect(all).not.toContain(h.fake.token());
+  });
+});
