@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { DingTalkClient } from '../../src/dingtalk/client.ts';
+import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
+import { createAndDeliverCard, sendBySessionWebhook, uploadMedia } from '../../src/dingtalk/endpoints.ts';
+import { createLogger } from '../../src/log.ts';
+import { startFakeDingTalk, type FakeDingTalk } from '../fake-dingtalk/index.ts';
+
+let fake: FakeDingTalk;
+let logs: string[];
+let sleeps: number[];
+beforeEach(async () => {
+  fake = await startFakeDingTalk();
+  logs = [];
+  sleeps = [];
+});
+afterEach(() => fake.close());
+
+function client(secret = 'SECRET') {
+  const sink = (m: string) => logs.push(m);
+  return new DingTalkClient({
+    clientId: 'dingAPPKEY',
+    clientSecret: secret,
+    apiBaseUrl: fake.apiBase,
+    oapiBaseUrl: fake.oapiBase,
+    log: createLogger({ info: sink, warn: sink, error: sink }),
+    sleep: async (ms) => void sleeps.push(ms),
+  });
+}
+
+const card = (c: DingTalkClient, id = 'card1') =>
+  createAndDeliverCard(c, { templateId: 't.schema', outTrackId: id, target: { kind: 'dm', userId: 'u1' }, params: { flowStatus: '2' } });
+
+describe('DingTalk REST client', () => {
+  test('one token for many calls, fetched once even when calls start together', async () => {
+    const c = client();
+    await Promise.all([card(c, 'a'), card(c, 'b'), card(c, 'c')]);
+    expect(fake.sequence().filter((s) => s.includes('accessToken'))).toHaveLength(1);
+  });
+
+  test('a token DingTalk no longer accepts (400 InvalidAuthentication) is refreshed once and the call retried', async () => {
+    const c = client();
+    await card(c, 'a');
+    fake.faults.expireAllTokens();
+    await card(c, 'b');
+    expect(fake.sequence()).toEqual([
+      'POST api /v1.0/oauth2/accessToken 200',
+      'POST api /v1.0/card/instances/createAndDeliver 200',
+      'POST api /v1.0/card/instances/createAndDeliver 400',
+      'POST api /v1.0/oauth2/accessToken 200',
+      'POST api /v1.0/card/instances/createAndDeliver 200',
+    ]);
+  });
+
+  test('wrong credentials: a typed error with DingTalk code and request id, secret not in the message', async () => {
+    const err = await card(client('WRONGSECRET')).catch((e) => e);
+    expect(err).toBeInstanceOf(DingTalkApiError);
+    expect(err).toMatchObject({ status: 400, code: 'invalidClientIdOrSecret', kind: 'credentials' });
+    expect(err.requestId).toBeTruthy();
+    expect(err.message).not.toContain('WRONGSECRET');
+  });
+
+  test('missing permission: kind permission with the required scopes, not retried', async () => {
+    fake.faults.revokeScope('Card.Instance.Write');
+    const err = await card(client()).catch((e) => e);
+    expect(err).toMatchObject({ status: 403, kind: 'permission', code: 'Forbidden.AccessDenied.AccessTokenPermissionDenied' });
+    expect(err.requiredScopes).toContain('Card.Instance.Write');
+    expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toHaveLength(1);
+  });
+
+  test('throttling (403 QpsLimit, 429) backs off and retries', async () => {
+    fake.faults.qpsLimit('/v1.0/card/instances/createAndDeliver', { status: 403 });
+    await card(client(), 'a');
+    fake.faults.qpsLimit('/v1.0/card/instances/createAndDeliver', { status: 429 });
+    await card(client(), 'b');
+    expect(sleeps).toEqual([1000, 1000]);
+    expect(fake.cards.size).toBe(2);
+  });
+
+  test('oapi errors arrive as HTTP 200 + errcode and become typed errors', async () => {
+    const msg = fake.msg.text('x');
+    fake.faults.sessionExpired();
+    const err = await sendBySessionWebhook(client(), msg.sessionWebhook as string, { msgtype: 'text', text: { content: 'hi' } }).catch((e) => e);
+    expect(err).toMatchObject({ code: '300001', kind: 'session-expired' });
+  });
+
+  test('media upload sends multipart with the media field and returns the media id', async () => {
+    const bytes = Buffer.from('89504e470d0a1a0a0000', 'hex');
+    const id = await uploadMedia(client(), { type: 'image', bytes, fileName: '图 1.png', contentType: 'image/png' });
+    expect(id.startsWith('@')).toBe(true);
+    expect(fake.media.get(id)).toMatchObject({ type: 'image', filename: '图 1.png', size: bytes.length });
+  });
+});
