@@ -114,7 +114,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   if (!credential.value && (hostAuth?.token || hostAuth?.password)) credential = { value: hostAuth.token ?? hostAuth.password, source: 'host' };
 
   const apiBaseUrl = url(merged.apiBaseUrl ?? DEFAULT_API_BASE_URL, key('apiBaseUrl'), problems);
-  const port = cfg.gateway?.port ?? DEFAULT_GATEWAY_PORT;
+  // The running gateway publishes its actual port (it may come from --port) in its own env variable.
+  const port = Number(env.OPENCLAW_GATEWAY_PORT ?? env.CLAWDBOT_GATEWAY_PORT ?? env.MOLTBOT_GATEWAY_PORT) || cfg.gateway?.port || DEFAULT_GATEWAY_PORT;
   return {
     accountId,
     name: merged.name ?? accountId,

@@ -1,6 +1,7 @@
 /**
- * The differences between the hosts this plugin runs in (OpenClaw, Clawdbot, Moltbot): how the gateway's
- * chat endpoint names an agent and which header sets the session key.
+ * The differences between the hosts this plugin runs in. OpenClaw (2026.9+) answers 400 to any model
+ * but `openclaw[:/]<agent>` / `agent:<agent>`; Clawdbot matches `clawdbot[:/]<agent>` / `agent:<agent>`
+ * and runs `main` for anything else. Each reads its own session-key header.
  */
 export interface HostFlavor {
   name: 'openclaw' | 'clawdbot' | 'moltbot';
@@ -14,3 +15,31 @@ export const OPENCLAW: HostFlavor = {
   model: (agentId) => `openclaw:${agentId}`,
   sessionHeaders: ['x-openclaw-session-key'],
 };
+
+export const CLAWDBOT: HostFlavor = {
+  name: 'clawdbot',
+  model: (agentId) => `clawdbot:${agentId}`,
+  sessionHeaders: ['x-clawdbot-session-key'],
+};
+
+/** Moltbot sat between the two; `agent:<id>` is the spelling both of its neighbours accept. */
+export const MOLTBOT: HostFlavor = {
+  name: 'moltbot',
+  model: (agentId) => `agent:${agentId}`,
+  sessionHeaders: ['x-moltbot-session-key', 'x-clawdbot-session-key', 'x-openclaw-session-key'],
+};
+
+/** The parts of the host's plugin API that tell the hosts apart. */
+export interface HostProbe {
+  registrationMode?: unknown;
+  source?: unknown;
+}
+
+/** OpenClaw's plugin API has `registrationMode`; the older hosts do not, and differ only in name. */
+export function detectHost(api: HostProbe, argv: string[] = process.argv): HostFlavor {
+  if (api.registrationMode !== undefined) return OPENCLAW;
+  const where = `${argv.slice(0, 2).join(' ')} ${typeof api.source === 'string' ? api.source : ''}`.toLowerCase();
+  if (where.includes('moltbot')) return MOLTBOT;
+  if (where.includes('openclaw')) return OPENCLAW;
+  return CLAWDBOT;
+}

@@ -1,0 +1,157 @@
+/**
+ * Assembles the channel object the host registers: metadata, config adapter, status, and the gateway
+ * adapter that runs each account. Types here are the small part of the host contract we rely on
+ * (no host SDK import: no single import path works in OpenClaw and Clawdbot alike).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
+import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
+import { DingTalkClient } from './dingtalk/client.ts';
+import { detectHost, type HostProbe } from './host.ts';
+import { createLogger, errorMessage, type HostLogger } from './log.ts';
+import { monitorAccount } from './monitor.ts';
+
+export interface AccountSnapshot {
+  accountId: string;
+  name?: string;
+  enabled?: boolean;
+  configured?: boolean;
+  running?: boolean;
+  connected?: boolean;
+  mode?: string;
+  lastError?: string | null;
+  lastConnectedAt?: number | null;
+  lastDisconnect?: { at: number; error?: string } | null;
+  reconnectAttempts?: number;
+  [key: string]: unknown;
+}
+
+export interface GatewayContext {
+  cfg: HostConfig;
+  accountId: string;
+  account: ResolvedAccount;
+  abortSignal: AbortSignal;
+  log?: HostLogger;
+  setStatus: (patch: AccountSnapshot) => void;
+  getStatus?: () => AccountSnapshot;
+}
+
+/** What the plugin uses of the host's plugin API object. */
+export interface PluginApi extends HostProbe {
+  config?: HostConfig;
+  logger?: HostLogger;
+  runtime?: { state?: { resolveStateDir?: (env: NodeJS.ProcessEnv) => string } };
+  registerChannel(registration: { plugin: DingTalkChannel }): void;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  error?: string;
+  elapsedMs: number;
+}
+
+export type DingTalkChannel = ReturnType<typeof createChannel>;
+
+export function createChannel(api: PluginApi) {
+  const host = detectHost(api);
+  const hostLog: HostLogger = api.logger ?? { info: console.log, warn: console.warn, error: console.error };
+
+  return {
+    id: CHANNEL_ID,
+    meta: {
+      id: CHANNEL_ID,
+      label: 'DingTalk',
+      selectionLabel: 'DingTalk 钉钉 (AI Card, Stream mode)',
+      docsPath: '/channels/dingtalk-ai',
+      blurb: '钉钉机器人：Stream 模式接收消息，AI 卡片流式回答。DingTalk robot with streaming AI Card answers.',
+      aliases: ['dingtalk', 'ding'],
+      markdownCapable: true,
+    },
+    capabilities: { chatTypes: ['direct', 'group'] as Array<'direct' | 'group'> },
+    configSchema: { schema: CONFIG_SCHEMA, uiHints: UI_HINTS },
+    config: {
+      listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
+      resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID),
+      defaultAccountId: (cfg: HostConfig) => listAccountIds(cfg)[0] ?? DEFAULT_ACCOUNT_ID,
+      isEnabled: (account: ResolvedAccount) => account.enabled,
+      isConfigured: (account: ResolvedAccount) => account.problems.length === 0,
+      unconfiguredReason: (account: ResolvedAccount) => account.problems.join('; '),
+      describeAccount: (account: ResolvedAccount): AccountSnapshot => describe(account),
+      inspectAccount: (cfg: HostConfig, accountId?: string | null) => {
+        const a = resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID);
+        return {
+          ...describe(a),
+          clientSecretStatus: a.clientSecret ? 'available' : 'missing',
+          clientSecretSource: a.sources.clientSecret,
+          gatewayCredentialSource: a.sources.gatewayCredential,
+        };
+      },
+    },
+    status: {
+      defaultRuntime: { accountId: DEFAULT_ACCOUNT_ID, running: false, connected: false, lastError: null } as AccountSnapshot,
+      buildAccountSnapshot: ({ account, runtime }: { account: ResolvedAccount; runtime?: AccountSnapshot }): AccountSnapshot => ({
+        ...runtime,
+        ...describe(account),
+        mode: 'stream',
+        lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null),
+      }),
+      /** Can we get an access token with these credentials? */
+      probeAccount: async ({ account, timeoutMs }: { account: ResolvedAccount; timeoutMs?: number }): Promise<ProbeResult> => {
+        const started = Date.now();
+        try {
+          const client = new DingTalkClient({ ...account, log: createLogger(hostLog), requestTimeoutMs: timeoutMs ?? 10_000 });
+          await client.accessToken();
+          return { ok: true, elapsedMs: Date.now() - started };
+        } catch (err) {
+          return { ok: false, error: errorMessage(err), elapsedMs: Date.now() - started };
+        }
+      },
+    },
+    gateway: {
+      /** Runs until the host aborts; the host treats an early return as a crash. */
+      startAccount: async (ctx: GatewayContext): Promise<void> => {
+        const log = createLogger(ctx.log ?? hostLog, { debug: ctx.account.debug }).child(ctx.accountId);
+        ctx.setStatus({ accountId: ctx.accountId, running: true, connected: false, mode: 'stream', lastError: null });
+        try {
+          await monitorAccount({
+            account: ctx.account,
+            host,
+            log,
+            signal: ctx.abortSignal,
+            defaultStateDir: stateDir(api),
+            onStatus: (s) =>
+              ctx.setStatus({
+                accountId: ctx.accountId,
+                connected: s.connected,
+                reconnectAttempts: s.reconnectAttempts,
+                lastError: s.lastError ?? null,
+                ...(s.lastConnectedAt ? { lastConnectedAt: s.lastConnectedAt } : {}),
+                ...(s.lastDisconnectedAt && !s.connected ? { lastDisconnect: { at: s.lastDisconnectedAt, ...(s.lastError ? { error: s.lastError } : {}) } } : {}),
+              }),
+          });
+        } catch (err) {
+          log.error(`account stopped: ${errorMessage(err)}`);
+          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: errorMessage(err) });
+          throw err;
+        }
+        ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });
+      },
+    },
+  };
+}
+
+function describe(account: ResolvedAccount): AccountSnapshot {
+  return { accountId: account.accountId, name: account.name, enabled: account.enabled, configured: account.problems.length === 0 };
+}
+
+/** The host's state folder; asked lazily because some registration modes forbid touching the runtime. */
+function stateDir(api: PluginApi): string {
+  try {
+    const dir = api.runtime?.state?.resolveStateDir?.(process.env);
+    if (dir) return dir;
+  } catch {
+    // fall through
+  }
+  return process.env.OPENCLAW_STATE_DIR ?? process.env.CLAWDBOT_STATE_DIR ?? process.env.MOLTBOT_STATE_DIR ?? join(homedir(), '.openclaw');
+}

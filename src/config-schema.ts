@@ -1,0 +1,70 @@
+/**
+ * The JSON schema of `channels.dingtalk-ai` and the Dashboard hints (labels, help, sensitive fields).
+ * The plugin manifests carry the same data; `npm run manifests` writes them from here and a test keeps
+ * them in sync.
+ */
+
+const accountProperties = {
+  enabled: { type: 'boolean', default: true },
+  name: { type: 'string' },
+  clientId: { type: 'string' },
+  clientSecret: { type: 'string' },
+  gatewayToken: { type: 'string' },
+  gatewayPassword: { type: 'string' },
+  gatewayUrl: { type: 'string' },
+  agentId: { type: 'string', default: 'main' },
+  gatewayTimeout: { type: 'number', exclusiveMinimum: 0, default: 300000 },
+  sessionTimeout: { type: 'number', exclusiveMinimum: 0, default: 1800000 },
+  groupSessionScope: { type: 'string', enum: ['group', 'sender'], default: 'group' },
+  enableMediaUpload: { type: 'boolean', default: true },
+  systemPrompt: { type: 'string' },
+  cardTemplateId: { type: 'string', default: '382e4302-551d-4880-bf29-a30acfab2e71.schema' },
+  apiBaseUrl: { type: 'string', default: 'https://api.dingtalk.com' },
+  oapiBaseUrl: { type: 'string', default: 'https://oapi.dingtalk.com' },
+  streamGatewayUrl: { type: 'string' },
+  stateDir: { type: 'string' },
+  debug: { type: 'boolean', default: false },
+} as const;
+
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...accountProperties,
+    accounts: {
+      type: 'object',
+      additionalProperties: { type: 'object', additionalProperties: false, properties: accountProperties },
+    },
+  },
+} as const;
+
+export interface UiHint {
+  label: string;
+  help?: string;
+  sensitive?: boolean;
+  advanced?: boolean;
+  placeholder?: string;
+}
+
+export const UI_HINTS: Record<string, UiHint> = {
+  enabled: { label: '启用 Enabled' },
+  name: { label: '名称 Name', help: '账号的显示名称。Display name of this robot account.' },
+  clientId: { label: 'Client ID (AppKey)', help: '钉钉开放平台 → 应用 → 凭证与基础信息。DingTalk app credentials page.', placeholder: 'dingxxxxxxxx' },
+  clientSecret: { label: 'Client Secret (AppSecret)', help: '钉钉应用的 AppSecret。The app secret of the DingTalk app.', sensitive: true },
+  gatewayToken: { label: '网关令牌 Gateway token', help: '网关 gateway.auth.token；留空时使用网关自身配置。Defaults to the gateway’s own auth.', sensitive: true },
+  gatewayPassword: { label: '网关密码 Gateway password', help: '网关使用密码鉴权时填写。When the gateway uses password auth.', sensitive: true },
+  gatewayUrl: { label: '网关地址 Gateway URL', help: '默认 http://127.0.0.1:<gateway.port>/v1/chat/completions', advanced: true },
+  agentId: { label: '智能体 Agent', help: '回答消息的智能体 id，默认 main。The agent that answers.', placeholder: 'main' },
+  gatewayTimeout: { label: '网关超时 (ms)', help: '网关无任何输出的最长等待时间。Longest silence from the gateway.', advanced: true },
+  sessionTimeout: { label: '会话超时 (ms)', help: '无活动超过此时间后开始新会话，默认 30 分钟。Idle time before a new session.' },
+  groupSessionScope: { label: '群聊会话 Group sessions', help: 'group：全群共享一个会话；sender：群内每人一个会话。One session per group, or per sender.' },
+  enableMediaUpload: { label: '图片上传 Media upload', help: '回答中的本地图片上传到钉钉并内嵌显示。Upload local images in answers.' },
+  systemPrompt: { label: '系统提示词 System prompt', help: '每轮对话附加的系统提示。Added to every turn.' },
+  cardTemplateId: { label: 'AI 卡片模板 Card template', help: '默认官方 AI markdown 卡片模板。', advanced: true },
+  apiBaseUrl: { label: 'API base URL', help: '默认 https://api.dingtalk.com（测试或代理时修改）。', advanced: true },
+  oapiBaseUrl: { label: 'OAPI base URL', help: '默认 https://oapi.dingtalk.com', advanced: true },
+  streamGatewayUrl: { label: 'Stream gateway URL', help: '默认 ${apiBaseUrl}/v1.0/gateway/connections/open', advanced: true },
+  stateDir: { label: '状态目录 State folder', help: '会话状态保存位置，默认在网关状态目录下。Where session state is kept.', advanced: true },
+  debug: { label: '调试日志 Debug logs', advanced: true },
+  accounts: { label: '多个机器人 Accounts', help: '每个键是一个账号 id，未填写的项继承上层配置。Per-robot overrides.', advanced: true },
+};

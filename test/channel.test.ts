@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import plugin from '../plugin.ts';
+import type { AccountSnapshot, DingTalkChannel, PluginApi } from '../src/channel.ts';
+import { CLAWDBOT, detectHost, MOLTBOT, OPENCLAW } from '../src/host.ts';
+import type { HostConfig } from '../src/config.ts';
+import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
+
+function register(extra: Partial<PluginApi> = {}): DingTalkChannel {
+  let channel: DingTalkChannel | undefined;
+  const result: unknown = plugin.register({ registerChannel: (r) => (channel = r.plugin), logger: { info() {}, warn() {}, error() {} }, ...extra });
+  expect(result).toBeUndefined(); // register must be synchronous
+  return channel!;
+}
+
+let fake: FakeDingTalk | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+describe('channel registration', () => {
+  test('registers dingtalk-ai with what the hosts require', () => {
+    const ch = register();
+    expect(ch.id).toBe('dingtalk-ai');
+    expect(ch.capabilities.chatTypes).toEqual(['direct', 'group']);
+    expect(typeof ch.config.listAccountIds).toBe('function');
+    expect(typeof ch.config.resolveAccount).toBe('function');
+    expect(ch.meta).toMatchObject({ label: 'DingTalk', docsPath: expect.any(String), blurb: expect.any(String), selectionLabel: expect.any(String) });
+  });
+
+  test('an account without clientSecret is not configured, and the reason names the key', () => {
+    const ch = register();
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x' } } };
+    const account = ch.config.resolveAccount(cfg, 'default');
+    expect(ch.config.isConfigured(account)).toBe(false);
+    expect(ch.config.unconfiguredReason(account)).toContain('channels.dingtalk-ai.clientSecret is missing');
+    expect(ch.status.buildAccountSnapshot({ account }).lastError).toContain('clientSecret');
+  });
+
+  test('snapshots and inspection never carry the secret', () => {
+    const ch = register();
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'VERYSECRET', gatewayToken: 'GWTOKEN1' } } };
+    const text = JSON.stringify([ch.config.inspectAccount(cfg, 'default'), ch.config.describeAccount(ch.config.resolveAccount(cfg, 'default'))]);
+    expect(text).not.toContain('VERYSECRET');
+    expect(text).not.toContain('GWTOKEN1');
+  });
+
+  test('host detection: OpenClaw by its registration mode, the older hosts by name', () => {
+    expect(detectHost({ registrationMode: 'full' })).toBe(OPENCLAW);
+    expect(detectHost({}, ['/usr/bin/node', '/x/node_modules/clawdbot/dist/entry.js'])).toBe(CLAWDBOT);
+    expect(detectHost({}, ['/usr/bin/node', '/x/node_modules/moltbot/dist/entry.js'])).toBe(MOLTBOT);
+    expect(OPENCLAW.model('main')).toBe('openclaw:main');
+    expect(CLAWDBOT.model('ops')).toBe('clawdbot:ops');
+  });
+
+  test('startAccount connects, reports connected, stays running until aborted, then reports stopped', async () => {
+    fake = await startFakeDingTalk();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } };
+    const statuses: AccountSnapshot[] = [];
+    const controller = new AbortController();
+    let returned = false;
+    const run = ch.gateway
+      .startAccount({ cfg, accountId: 'default', account: ch.config.resolveAccount(cfg, 'default'), abortSignal: controller.signal, setStatus: (s) => statuses.push(s) })
+      .then(() => (returned = true));
+    await fake.waitForConnection();
+    await fake.waitFor(() => statuses.some((s) => s.connected === true));
+    expect(fake.conns[0]!.ua).toMatch(/^dingtalk-moltbot-connector\//);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(returned).toBe(false);
+    controller.abort();
+    await run;
+    expect(statuses.at(-1)).toMatchObject({ running: false, connected: false });
+    await fake.waitFor(() => fake!.openConnections() === 0);
+  });
+});
