@@ -116,6 +116,7 @@ export function createChannel(api: PluginApi) {
         try {
           await monitorAccount({
             account: ctx.account,
+            cfg: ctx.cfg,
             host,
             log,
             signal: ctx.abortSignal,

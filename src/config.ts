@@ -24,6 +24,8 @@ export interface DingTalkAccountConfig {
   sessionTimeout?: number;
   groupSessionScope?: 'group' | 'sender';
   enableMediaUpload?: boolean;
+  mediaRoots?: string[];
+  mediaSystemPrompt?: string;
   systemPrompt?: string;
   cardTemplateId?: string;
   apiBaseUrl?: string;
@@ -41,6 +43,7 @@ export interface DingTalkChannelConfig extends DingTalkAccountConfig {
 export interface HostConfig {
   channels?: Record<string, unknown> & { [CHANNEL_ID]?: DingTalkChannelConfig };
   gateway?: { port?: number; auth?: { mode?: string; token?: string; password?: string } };
+  agents?: { defaults?: { workspace?: string } };
 }
 
 export type Source = 'config' | 'env' | 'host' | 'none';
@@ -56,6 +59,10 @@ export interface ResolvedAccount {
   sessionTimeoutMs: number;
   groupSessionScope: 'group' | 'sender';
   enableMediaUpload: boolean;
+  /** Extra folders answers may send files from. */
+  mediaRoots: string[];
+  /** Replaces the built-in prompt that teaches the agent how to show images and send files; '' turns it off. */
+  mediaSystemPrompt: string | undefined;
   systemPrompt: string | undefined;
   cardTemplateId: string;
   apiBaseUrl: string;
@@ -132,6 +139,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     sessionTimeoutMs: positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
     groupSessionScope: oneOf(merged.groupSessionScope, ['group', 'sender'] as const, 'group', key('groupSessionScope'), problems),
     enableMediaUpload: merged.enableMediaUpload !== false,
+    mediaRoots: stringList(merged.mediaRoots, key('mediaRoots'), problems),
+    mediaSystemPrompt: merged.mediaSystemPrompt,
     systemPrompt: merged.systemPrompt?.trim() || undefined,
     cardTemplateId: nonEmpty(merged.cardTemplateId, DEFAULT_CARD_TEMPLATE_ID, key('cardTemplateId'), problems),
     apiBaseUrl,
@@ -181,6 +190,15 @@ function nonEmpty(value: unknown, fallback: string, key: string, problems: strin
     return fallback;
   }
   return value.trim();
+}
+
+function stringList(value: unknown, key: string, problems: string[]): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !v.trim())) {
+    problems.push(`${key} must be a list of folder paths`);
+    return [];
+  }
+  return value.map((v: string) => v.trim());
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, key: string, problems: string[]): T {

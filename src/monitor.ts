@@ -15,6 +15,8 @@ import { Sessions } from './sessions.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import type { HostFlavor } from './host.ts';
+import type { HostConfig } from './config.ts';
+import { mediaPolicy, mediaSystemPrompt } from './media/policy.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
 /** Two seconds keeps a 30-s answer under 18 DingTalk calls while the text still visibly moves. */
@@ -22,6 +24,8 @@ export const CARD_UPDATE_INTERVAL_MS = 2_000;
 
 export interface MonitorOptions {
   account: ResolvedAccount;
+  /** The host's whole config (for the agent workspace folder). */
+  cfg?: HostConfig;
   host: HostFlavor;
   log: Logger;
   signal: AbortSignal;
@@ -56,6 +60,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       idleTimeoutMs: account.gateway.idleTimeoutMs,
     });
   const queue = new KeyedQueue();
+  const policy = mediaPolicy(account, opts.cfg ?? {}, opts.defaultStateDir);
   const deps: PipelineDeps = {
     account,
     client,
@@ -66,6 +71,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
+    media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy) },
   };
   if (!account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   log.info(`starting (${opts.host.name} host, engine ${engine.name}, gateway ${account.gateway.url})`);

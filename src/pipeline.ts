@@ -1,14 +1,19 @@
 /**
  * The whole reply flow in one place, top to bottom:
  * frame data → inbound message → dedupe → conversation queue → reset command or session
- * → reply engine → AI card (or markdown when the card cannot show it).
+ * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown)
+ * → files after the card.
  */
 import { AiCard } from './card.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
 import { deliverMarkdown, targetOf } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
-import { parseRobotMessage, type InboundMessage, type MediaKind } from './inbound.ts';
+import { parseRobotMessage, type InboundMessage } from './inbound.ts';
+import { fetchInboundMedia, mediaName } from './media/inbound.ts';
+import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
+import { maskLocalImages } from './media/refs.ts';
+import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { KeyedQueue } from './queue.ts';
 import { ReplyError, type ReplyEngine } from './reply/engine.ts';
@@ -27,6 +32,13 @@ export interface PipelineDeps {
   signal: AbortSignal;
   /** Shortest time between two card updates. */
   cardIntervalMs: number;
+  media: {
+    policy: MediaPolicy;
+    /** Where files users send are saved. */
+    inboundDir: string;
+    /** Teaches the agent how to show images and send files; undefined when off. */
+    systemPrompt: string | undefined;
+  };
 }
 
 /** Handle one robot callback's `data`. Never throws: every failure is logged and, where possible, told to the user. */
@@ -61,55 +73,61 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
   }
 
   const session = await deps.sessions.touch(msg);
-  // Card setup runs while the gateway thinks: the user never waits for it.
+  // Card setup runs while media downloads and the gateway thinks: the user never waits for it.
   const card = new AiCard({ client, templateId: account.cardTemplateId, target: targetOf(msg), log, intervalMs: deps.cardIntervalMs });
   void card.start();
+  const inbound = msg.media.length
+    ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir })
+    : { prompts: [], images: [], notices: [] };
+  const withNotices = (body: string) => [...inbound.notices, body].join('\n\n');
+  const pending = text('mediaPending', lang);
+  const visible = (t: string) => (account.enableMediaUpload ? maskLocalImages(t, pending) : t);
 
   let answerText = '';
   try {
     const deltas = deps.engine.reply({
       sessionKey: session.key,
-      text: userPrompt(msg, lang),
-      images: [],
-      systemPrompts: account.systemPrompt ? [account.systemPrompt] : [],
+      text: userPrompt(msg, lang, inbound.prompts),
+      images: inbound.images,
+      systemPrompts: [deps.media.systemPrompt, account.systemPrompt].filter((p): p is string => !!p),
       sender: { id: msg.senderStaffId ?? msg.senderId, name: msg.senderNick },
       signal: deps.signal,
     });
     for await (const delta of deltas) {
       answerText += delta;
-      card.update(answerText);
+      card.update(visible(answerText));
     }
   } catch (err) {
-    const message = err instanceof ReplyError ? replyErrorText(err, lang) : text('gatewayFailed', lang, { detail: errorMessage(err) });
+    const message = withNotices(err instanceof ReplyError ? replyErrorText(err, lang) : text('gatewayFailed', lang, { detail: errorMessage(err) }));
     log.warn(`message ${msg.msgId}: no answer from ${deps.engine.name}: ${errorMessage(err)}`);
     if (!(await card.fail(message))) await deliverMarkdown(client, msg, message, log);
     return;
   }
 
-  const finalText = answerText.trim() ? answerText : text('emptyAnswer', lang);
-  if (await card.finish(finalText)) return;
-  log.info(`message ${msg.msgId}: card unavailable (${card.failure ?? 'unknown'}); answering with markdown`);
-  await deliverMarkdown(client, msg, finalText, log);
+  const answer = answerText.trim() ? answerText : text('emptyAnswer', lang);
+  const prepared = account.enableMediaUpload
+    ? await prepareAnswerMedia(answer, { client, policy: deps.media.policy, log, lang })
+    : { text: answer, files: [] };
+  const finalText = withNotices(prepared.text);
+  if (!(await card.finish(finalText))) {
+    log.info(`message ${msg.msgId}: card unavailable (${card.failure ?? 'unknown'}); answering with markdown`);
+    await deliverMarkdown(client, msg, finalText, log);
+  }
+  if (prepared.files.length === 0) return;
+  const failed = await sendAnswerFiles(client, targetOf(msg), prepared.files, log);
+  for (const name of failed) await deliverMarkdown(client, msg, text('mediaFileSendFailed', lang, { name }), log);
 }
 
-const MEDIA_NAMES: Record<MediaKind, Record<Lang, string>> = {
-  picture: { zh: '一张图片', en: 'a picture' },
-  audio: { zh: '一段语音', en: 'a voice message' },
-  video: { zh: '一段视频', en: 'a video' },
-  file: { zh: '一个文件', en: 'a file' },
-};
-
-/** What the engine is told the user said: the text, placeholders for media, and the quoted message. */
-function userPrompt(msg: InboundMessage, lang: Lang): string {
+/** What the engine is told the user said: the quoted message, the media, and the text. */
+function userPrompt(msg: InboundMessage, lang: Lang, mediaPrompts: string[]): string {
   const parts: string[] = [];
   if (msg.quotedText) parts.push(lang === 'en' ? `> (replying to) ${msg.quotedText}` : `> （回复）${msg.quotedText}`);
-  for (const m of msg.media) {
-    if (m.kind === 'audio' && m.recognition) continue; // the recognition text is the message
-    const what = MEDIA_NAMES[m.kind][lang] + (m.fileName ? `「${m.fileName}」` : '');
-    parts.push(text('mediaPlaceholder', lang, { what }));
-  }
+  parts.push(...mediaPrompts);
   if (msg.text) parts.push(msg.text);
-  if (parts.length === 0) parts.push(text('unsupportedMessage', lang, { type: msg.msgtype }));
+  if (parts.length === 0) {
+    const described = msg.media.map((m) => mediaName(m, lang)).join(', ');
+    parts.push(described ? text('mediaPlaceholder', lang, { what: described }) : text('unsupportedMessage', lang, { type: msg.msgtype }));
+  }
   const body = parts.join('\n');
   // In a group session several people talk: the agent needs to know who said what.
   return msg.isGroup && msg.senderNick ? `${msg.senderNick}: ${body}` : body;

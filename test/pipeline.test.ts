@@ -62,7 +62,12 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     expect(a!.body.user).toMatch(/^dingtalk-ai:default:dm:u7:/);
     expect(a!.headers['x-openclaw-session-key']).toBe(a!.body.user);
     expect(b!.body.user).toBe(a!.body.user);
-    expect(a!.body.messages![0]).toEqual({ role: 'system', content: '你是公司助手' });
+    // The media prompt (on by default) comes first, then the configured system prompt, then the user.
+    const system = a!.body.messages!.filter((m) => m.role === 'system').map((m) => m.content as string);
+    expect(system).toHaveLength(2);
+    expect(system[0]).toContain('MEDIA: /absolute/path');
+    expect(system[1]).toBe('你是公司助手');
+    expect(a!.body.messages!.at(-1)!.role).toBe('user');
     expect(lastUserText(b!)).toBe('第二句');
     expect(h.fake.sequence().filter((s) => s.includes('oauth2/accessToken'))).toHaveLength(1);
   });

@@ -1,0 +1,91 @@
+/**
+ * Pictures, files, voice and video users send: fetched through robot/messageFiles/download, stored under
+ * the host's media folder with a generated name, and turned into what the agent can use — image parts,
+ * the saved path, and a plain note when a download failed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import type { DingTalkClient } from '../dingtalk/client.ts';
+import { messageFileDownloadUrl } from '../dingtalk/endpoints.ts';
+import { DingTalkApiError } from '../dingtalk/errors.ts';
+import type { InboundMessage, MediaKind, MediaRef } from '../inbound.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { ReplyImage } from '../reply/engine.ts';
+import { text, type Lang } from '../texts.ts';
+import { extensionFor, imageMime, sniff } from './sniff.ts';
+
+export const INBOUND_MAX_BYTES = 20 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 30_000;
+
+export interface InboundMediaDeps {
+  client: DingTalkClient;
+  log: Logger;
+  lang: Lang;
+  /** Folder for saved files (the host's media folder). */
+  mediaDir: string;
+  maxBytes?: number;
+}
+
+export interface InboundMedia {
+  /** Lines for the agent, one per item. */
+  prompts: string[];
+  images: ReplyImage[];
+  /** Short notes for the user about what could not be read. */
+  notices: string[];
+}
+
+const NAMES: Record<MediaKind, Record<Lang, string>> = {
+  picture: { zh: '一张图片', en: 'a picture' },
+  audio: { zh: '一段语音', en: 'a voice message' },
+  video: { zh: '一段视频', en: 'a video' },
+  file: { zh: '一个文件', en: 'a file' },
+};
+
+export function mediaName(ref: MediaRef, lang: Lang): string {
+  return NAMES[ref.kind][lang] + (ref.fileName ? `「${ref.fileName}」` : '');
+}
+
+export async function fetchInboundMedia(msg: InboundMessage, deps: InboundMediaDeps): Promise<InboundMedia> {
+  const result: InboundMedia = { prompts: [], images: [], notices: [] };
+  for (const ref of msg.media) {
+    // DingTalk already turned the voice note into words: those are the message.
+    if (ref.kind === 'audio' && ref.recognition) continue;
+    const what = mediaName(ref, deps.lang);
+    try {
+      const saved = await download(ref, deps);
+      result.prompts.push(text('inboundSaved', deps.lang, { what, path: saved.path }));
+      if (ref.kind === 'picture' && saved.imageMime) result.images.push({ path: saved.path, mimeType: saved.imageMime, base64: saved.bytes.toString('base64') });
+    } catch (err) {
+      const reason = failureReason(err, deps.lang);
+      deps.log.warn(`message ${msg.msgId}: ${ref.kind} download failed: ${errorMessage(err)}`);
+      result.prompts.push(text('inboundNotSeen', deps.lang, { what, reason }));
+      result.notices.push(text('inboundDownloadFailed', deps.lang, { what, reason }));
+    }
+  }
+  return result;
+}
+
+async function download(ref: MediaRef, deps: InboundMediaDeps): Promise<{ path: string; bytes: Buffer; imageMime?: string }> {
+  const url = await messageFileDownloadUrl(deps.client, ref.downloadCode);
+  const { bytes, contentType } = await deps.client.download(url, {
+    api: 'robot.messageFiles.fetch',
+    maxBytes: deps.maxBytes ?? INBOUND_MAX_BYTES,
+    timeoutMs: DOWNLOAD_TIMEOUT_MS,
+  });
+  const type = sniff(bytes);
+  // Our own name: the user's file name is shown to the agent, never used as a path.
+  const ownExt = ref.fileName ? extname(ref.fileName).slice(1).toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) : '';
+  const ext = ownExt || extensionFor(type, contentType);
+  await mkdir(deps.mediaDir, { recursive: true, mode: 0o700 });
+  const path = join(deps.mediaDir, `dingtalk-${Date.now()}-${randomBytes(4).toString('hex')}.${ext}`);
+  await writeFile(path, bytes, { mode: 0o600 });
+  deps.log.debug(`saved ${ref.kind} (${bytes.length} bytes) to ${path}`);
+  return { path, bytes, imageMime: imageMime(type) };
+}
+
+function failureReason(err: unknown, lang: Lang): string {
+  if (err instanceof DingTalkApiError && (err.status === 403 || err.status === 410) && err.api === 'robot.messageFiles.fetch') return text('inboundExpired', lang);
+  if (/maxContentLength|maxBodyLength/i.test(errorMessage(err))) return text('inboundTooLarge', lang);
+  return text('inboundFailed', lang);
+}

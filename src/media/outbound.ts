@@ -1,0 +1,113 @@
+/**
+ * After the answer is complete: local files it references are checked, uploaded once each, and the
+ * references rewritten — images inline as `![](@mediaId)`, other files named in the text and sent as
+ * their own messages after the card. Refusals leave a short note, never a broken image.
+ */
+import type { DingTalkClient } from '../dingtalk/client.ts';
+import { sendRobotMessage, uploadMedia, type Target } from '../dingtalk/endpoints.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import { text, type Lang } from '../texts.ts';
+import { findMediaReferences } from './refs.ts';
+import { checkLocalFile, type MediaPolicy, type RefusalReason } from './safety.ts';
+
+export interface OutboundMediaDeps {
+  client: DingTalkClient;
+  policy: MediaPolicy;
+  log: Logger;
+  lang: Lang;
+  /** Where relative `attachment://` names point. */
+  workspaceDir?: string;
+}
+
+export interface AnswerFile {
+  fileName: string;
+  mediaId: string;
+}
+
+export interface PreparedAnswer {
+  text: string;
+  /** Non-image files to send after the card, each once. */
+  files: AnswerFile[];
+}
+
+type Outcome =
+  | { ok: true; kind: 'image' | 'file'; mediaId: string; fileName: string; realPath: string }
+  | { ok: false; reason: RefusalReason | 'upload-failed'; fileName: string };
+
+export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps): Promise<PreparedAnswer> {
+  const refs = findMediaReferences(answer, deps.workspaceDir);
+  if (refs.length === 0) return { text: answer, files: [] };
+  // Identical paths upload once.
+  const outcomes = new Map<string, Promise<Outcome>>();
+  const outcomeOf = (path: string) => {
+    let p = outcomes.get(path);
+    if (!p) outcomes.set(path, (p = upload(path, deps)));
+    return p;
+  };
+  const resolved = await Promise.all(refs.map((r) => outcomeOf(r.path)));
+
+  const files = new Map<string, AnswerFile>();
+  let out = '';
+  let at = 0;
+  refs.forEach((ref, i) => {
+    const o = resolved[i]!;
+    out += answer.slice(at, ref.start);
+    at = ref.end;
+    const original = answer.slice(ref.start, ref.end);
+    if (o.ok && o.kind === 'image') {
+      out += `![${ref.label || o.fileName}](${o.mediaId})`;
+    } else if (o.ok) {
+      files.set(o.realPath, { fileName: o.fileName, mediaId: o.mediaId });
+      out += text('mediaSentAsFile', deps.lang, { name: o.fileName });
+    } else if (ref.explicit) {
+      out += text('mediaRefused', deps.lang, { name: o.fileName, reason: text(`refused.${o.reason}`, deps.lang) });
+    } else {
+      // A path merely named in prose stays as written.
+      out += original;
+    }
+  });
+  out += answer.slice(at);
+  return { text: out, files: [...files.values()] };
+}
+
+async function upload(path: string, deps: OutboundMediaDeps): Promise<Outcome> {
+  const fileName = path.split(/[\\/]/).pop() || path;
+  let checked;
+  try {
+    checked = await checkLocalFile(path, deps.policy);
+  } catch (err) {
+    deps.log.warn(`media: cannot read ${path}: ${errorMessage(err)}`);
+    return { ok: false, reason: 'not-found', fileName };
+  }
+  if (!checked.ok) {
+    // Paths named in prose that do not exist are common and harmless: debug only.
+    if (checked.reason === 'not-found') deps.log.debug(`media: ${checked.detail}`);
+    else deps.log.warn(`media: refused ${path}: ${checked.reason}: ${checked.detail}`);
+    return { ok: false, reason: checked.reason, fileName };
+  }
+  const f = checked.file;
+  try {
+    const mediaId = await uploadMedia(deps.client, { type: f.kind, bytes: f.bytes, fileName: f.fileName, contentType: f.contentType });
+    deps.log.info(`media: uploaded ${f.fileName} (${f.kind}, ${f.bytes.length} bytes)`);
+    return { ok: true, kind: f.kind, mediaId, fileName: f.fileName, realPath: f.realPath };
+  } catch (err) {
+    deps.log.warn(`media: upload of ${f.realPath} failed: ${errorMessage(err)}`);
+    return { ok: false, reason: 'upload-failed', fileName: f.fileName };
+  }
+}
+
+/** Send each file as its own robot message; returns the names that could not be sent. */
+export async function sendAnswerFiles(client: DingTalkClient, target: Target, files: AnswerFile[], log: Logger): Promise<string[]> {
+  const failed: string[] = [];
+  for (const f of files) {
+    const ext = f.fileName.includes('.') ? f.fileName.split('.').pop()!.toLowerCase() : 'file';
+    try {
+      const res = await sendRobotMessage(client, target, 'sampleFile', { mediaId: f.mediaId, fileName: f.fileName, fileType: ext });
+      if (res.invalidStaffIdList?.length || res.flowControlledStaffIdList?.length) throw new Error('recipient invalid or flow-controlled');
+    } catch (err) {
+      log.warn(`media: sending file ${f.fileName} failed: ${errorMessage(err)}`);
+      failed.push(f.fileName);
+    }
+  }
+  return failed;
+}
