@@ -2,6 +2,9 @@
  * Runs the real account monitor (Stream connection, pipeline, card, REST client) against the fake
  * DingTalk and the fake gateway, all on 127.0.0.1.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveAccount, type DingTalkAccountConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { monitorAccount } from '../src/monitor.ts';
@@ -17,6 +20,8 @@ export interface Harness {
   logs: string[];
   statuses: StreamStatus[];
   store: StateStore;
+  /** The host state folder the account runs with (temp). */
+  stateDir: string;
   /** Stop the account (abort) and wait until it returned. */
   stop(): Promise<void>;
   /** Stop and close the fakes. */
@@ -43,6 +48,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const logs: string[] = [];
   const statuses: StreamStatus[] = [];
   const store = opts.store ?? new MemoryStore();
+  const stateDir = await mkdtemp(join(tmpdir(), 'dt-state-'));
   const hostLog = { info: (m: string) => logs.push(`INFO ${m}`), warn: (m: string) => logs.push(`WARN ${m}`), error: (m: string) => logs.push(`ERROR ${m}`) };
   let controller = new AbortController();
   let running: Promise<void> = Promise.resolve();
@@ -72,7 +78,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       host: OPENCLAW,
       log: createLogger(hostLog).child('default'),
       signal: controller.signal,
-      defaultStateDir: '/nonexistent-unused',
+      defaultStateDir: stateDir,
       store,
       onStatus: (s) => statuses.push(s),
       cardIntervalMs: opts.cardIntervalMs ?? 30,
@@ -89,6 +95,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     logs,
     statuses,
     store,
+    stateDir,
     stop: async () => {
       controller.abort();
       await running;

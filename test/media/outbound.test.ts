@@ -1,0 +1,103 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { copyFile, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { startHarness, type Harness } from '../harness.ts';
+import { chunkText } from '../fake-gateway/index.ts';
+
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(200, 7)]);
+const PDF = Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n');
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+async function answerWith(answer: string) {
+  h ??= await startHarness();
+  h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 7), delayMs: 2 });
+  await h.send(h.fake.msg.text('给我看看', { senderStaffId: 'u1' }));
+  return h.fake.cardList().at(-1)!;
+}
+
+describe('local media in answers', () => {
+  test('an image path is uploaded once, with the right bytes and type, and shown inline in the final card', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    const img = join(dir, 'chart.png');
+    await writeFile(img, PNG);
+    const card = await answerWith(`这是图表：\n\n![图表](${img})\n\n再看一次 ${img}`);
+    const uploads = [...h!.fake.media.values()];
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]).toMatchObject({ type: 'image', filename: 'chart.png', sha256: sha(PNG) });
+    const id = uploads[0]!.mediaId;
+    expect(card.streams.msgContent!.content).toBe(`这是图表：\n\n![图表](${id})\n\n再看一次 ![chart.png](${id})`);
+    // No streaming update ever showed the raw local path as an image.
+    expect(card.streams.msgContent!.updates.some((u) => u.content.includes(`](${img})`))).toBe(false);
+  });
+
+  test('a path with spaces and Chinese characters (markdown and file://)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    const img = join(dir, '季度 报表 图.png');
+    await writeFile(img, PNG);
+    const card = await answerWith(`![a](<${img}>) and file://${encodeURI(img)}`);
+    expect(h!.fake.media.size).toBe(1);
+    const id = [...h!.fake.media.keys()][0]!;
+    expect(card.streams.msgContent!.content).toBe(`![a](${id}) and ![季度 报表 图.png](${id})`);
+  });
+
+  test('refused with a visible note and no upload: symlink out of a root, /etc/passwd, the host config renamed .png, a 25 MB image', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    const outside = await mkdtemp(join(h.stateDir, 'credentials-'));
+    await writeFile(join(outside, 'secret.png'), PNG);
+    await symlink(join(outside, 'secret.png'), join(dir, 'escape.png'));
+    await writeFile(join(h.stateDir, 'openclaw.json'), JSON.stringify({ gateway: { auth: { token: 'real-secret' } } }));
+    await copyFile(join(h.stateDir, 'openclaw.json'), join(dir, 'innocent.png'));
+    await writeFile(join(dir, 'huge.png'), Buffer.concat([PNG, Buffer.alloc(25 * 1024 * 1024)]));
+    const card = await answerWith(`![1](${join(dir, 'escape.png')})\n![2](/etc/passwd)\n![3](${join(dir, 'innocent.png')})\n![4](${join(dir, 'huge.png')})`);
+    expect(h.fake.media.size).toBe(0);
+    const lines = card.streams.msgContent!.content.split('\n');
+    expect(lines).toEqual([
+      '⚠️ 未发送「escape.png」：这是受保护的配置或凭据文件',
+      '⚠️ 未发送「passwd」：文件不在允许发送的目录中（可在 channels.dingtalk-ai.mediaRoots 中添加）',
+      '⚠️ 未发送「innocent.png」：这是受保护的配置或凭据文件',
+      '⚠️ 未发送「huge.png」：超过钉钉的大小限制（20 MB）',
+    ]);
+    expect(h.logs.filter((l) => l.includes('media: refused'))).toHaveLength(4);
+  });
+
+  test('a pdf is uploaded as a file, sent as its own message after the card, and named in the card text', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    const pdf = join(dir, '报价单.pdf');
+    await writeFile(pdf, PDF);
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: ['报价单已生成。\n', `MEDIA: ${pdf}\n`] });
+    await h.send(h.fake.msg.text('生成报价单', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => h!.fake.sent.some((s) => s.channel === 'oto'));
+    const [upload] = [...h.fake.media.values()];
+    expect(upload).toMatchObject({ type: 'file', filename: '报价单.pdf', sha256: sha(PDF) });
+    const card = h.fake.cardList()[0]!;
+    expect(card.streams.msgContent!.content).toBe('报价单已生成。\n📎 报价单.pdf（已作为文件发送）\n');
+    const sent = h.fake.sent.find((s) => s.channel === 'oto')!;
+    expect(sent).toMatchObject({ msgtype: 'sampleFile', target: ['u1'], body: { mediaId: upload!.mediaId, fileName: '报价单.pdf', fileType: 'pdf' } });
+    // The file message follows the finished card.
+    const finished = h.fake.calls.findIndex((c) => c.path === '/v1.0/card/instances' && c.method === 'PUT');
+    const fileSend = h.fake.calls.findIndex((c) => c.path === '/v1.0/robot/oToMessages/batchSend');
+    expect(fileSend).toBeGreaterThan(finished);
+  });
+
+  test('enableMediaUpload: false leaves the answer untouched and adds no media prompt', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'a.png'), PNG);
+    h = await startHarness({ config: { enableMediaUpload: false } });
+    const answer = `![a](${join(dir, 'a.png')})`;
+    const card = await answerWith(answer);
+    expect(h.fake.media.size).toBe(0);
+    expect(card.streams.msgContent!.content).toBe(answer);
+    expect(h.gw.requests[0]!.body.messages!.filter((m) => m.role === 'system')).toEqual([]);
+  });
+});

@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'vitest';
+import { homedir } from 'node:os';
+import { findMediaReferences, maskLocalImages } from '../../src/media/refs.ts';
+
+const paths = (text: string) => findMediaReferences(text, '/work/space').map((r) => r.path);
+
+describe('finding local media in an answer', () => {
+  test('markdown images and links, but not web or DingTalk media', () => {
+    expect(paths('![图](/tmp/a.png) [报告](</tmp/my report.pdf>) ![w](https://x.com/a.png) ![m](@lADP123)')).toEqual(['/tmp/a.png', '/tmp/my report.pdf']);
+  });
+
+  test('file:// URLs are decoded (spaces, Chinese)', () => {
+    expect(paths('see file:///tmp/%E5%9B%BE%20%E8%A1%A8.png now')).toEqual(['/tmp/图 表.png']);
+  });
+
+  test('MEDIA: lines keep spaces; attachment:// is relative to the workspace', () => {
+    expect(paths('done\nMEDIA: /tmp/季度 报告.pdf\nattachment://out/chart.png')).toEqual(['/tmp/季度 报告.pdf', '/work/space/out/chart.png']);
+  });
+
+  test('bare paths, in backticks or not, ~ and Windows drives', () => {
+    expect(paths('saved to /tmp/x/chart.png, and `~/out/a b.pdf`, and C:\\Users\\me\\r.docx')).toEqual([
+      '/tmp/x/chart.png',
+      `${homedir()}/out/a b.pdf`,
+      'C:\\Users\\me\\r.docx',
+    ]);
+    expect(paths('edit /etc/nginx/nginx.conf or visit https://a.b/c.png')).toEqual([]);
+  });
+
+  test('explicit references are marked so refusals can be explained', () => {
+    const refs = findMediaReferences('![a](/tmp/a.png) and /tmp/b.png');
+    expect(refs.map((r) => r.explicit)).toEqual([true, false]);
+  });
+
+  test('while streaming, local images show a placeholder instead of a broken image', () => {
+    expect(maskLocalImages('A ![x](/tmp/a.png) B ![y](https://e.com/y.png)', '⏳')).toBe('A ⏳ B ![y](https://e.com/y.png)');
+  });
+});
