@@ -19,8 +19,10 @@ export interface AiCardOptions {
   templateId: string;
   target: Target;
   log: Logger;
-  /** Shortest time between two streaming updates. */
+  /** Shortest time between two streaming updates when DingTalk's budget is not under pressure. */
   intervalMs: number;
+  /** Queued streaming calls of this app, in seconds of budget; updates slow down as it grows. */
+  pressure?: () => number;
 }
 
 type State = 'creating' | 'streaming' | 'closed' | 'broken';
@@ -38,6 +40,7 @@ export class AiCard {
   private timer: NodeJS.Timeout | undefined;
   /** Why the card broke, for logs. */
   failure: string | undefined;
+  failureError: unknown;
 
   constructor(opts: AiCardOptions) {
     this.opts = opts;
@@ -55,7 +58,8 @@ export class AiCard {
 
   /** The whole answer so far; the newest text wins. */
   update(text: string): void {
-    if (!this.usable || text === this.lastSent) return;
+    // Trailing spaces and newlines change nothing on screen: not worth a call.
+    if (!this.usable || text.trimEnd() === this.lastSent.trimEnd()) return;
     this.pending = text;
     if (this.state === 'streaming') this.schedule();
   }
@@ -89,6 +93,7 @@ export class AiCard {
       if (this.pending !== undefined) this.schedule();
       return true;
     } catch (err) {
+      this.failureError = err;
       this.break(`create: ${errorMessage(err)}`);
       return false;
     }
@@ -96,7 +101,8 @@ export class AiCard {
 
   private schedule(): void {
     if (this.inFlight || this.timer || this.state !== 'streaming') return;
-    const waitMs = this.lastSentAt === 0 ? 0 : Math.max(0, this.lastSentAt + this.opts.intervalMs - Date.now());
+    const intervalMs = this.opts.intervalMs * (1 + (this.opts.pressure?.() ?? 0));
+    const waitMs = this.lastSentAt === 0 ? 0 : Math.max(0, this.lastSentAt + intervalMs - Date.now());
     if (waitMs === 0) return this.sendPending();
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -107,7 +113,7 @@ export class AiCard {
   private sendPending(): void {
     const text = this.pending;
     this.pending = undefined;
-    if (text === undefined || text === this.lastSent || this.state !== 'streaming') return;
+    if (text === undefined || text.trimEnd() === this.lastSent.trimEnd() || this.state !== 'streaming') return;
     this.lastSentAt = Date.now();
     this.inFlight = this.stream(text, false, false)
       .then(() => {
@@ -134,6 +140,7 @@ export class AiCard {
     try {
       await this.stream(text, true, isError);
     } catch (err) {
+      this.failureError = err;
       this.break(`${isError ? 'fail' : 'finish'}: ${errorMessage(err)}`);
       return false;
     }

@@ -28,6 +28,7 @@ export interface DingTalkAccountConfig {
   mediaSystemPrompt?: string;
   systemPrompt?: string;
   cardTemplateId?: string;
+  dingtalkEdition?: 'standard' | 'professional' | 'exclusive';
   apiBaseUrl?: string;
   oapiBaseUrl?: string;
   streamGatewayUrl?: string;
@@ -65,6 +66,8 @@ export interface ResolvedAccount {
   mediaSystemPrompt: string | undefined;
   systemPrompt: string | undefined;
   cardTemplateId: string;
+  /** DingTalk edition of the org: sets the per-API calls-per-second budget (20/40/60). */
+  dingtalkEdition: 'standard' | 'professional' | 'exclusive';
   apiBaseUrl: string;
   oapiBaseUrl: string;
   streamGatewayUrl: string;
@@ -143,6 +146,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     mediaSystemPrompt: merged.mediaSystemPrompt,
     systemPrompt: merged.systemPrompt?.trim() || undefined,
     cardTemplateId: nonEmpty(merged.cardTemplateId, DEFAULT_CARD_TEMPLATE_ID, key('cardTemplateId'), problems),
+    dingtalkEdition: oneOf(merged.dingtalkEdition, ['standard', 'professional', 'exclusive'] as const, 'standard', key('dingtalkEdition'), problems),
     apiBaseUrl,
     oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
     streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),

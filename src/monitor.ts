@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { assertUsable, type ResolvedAccount } from './config.ts';
 import { createDedupe } from './dedupe.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
+import { budgetFor, type AppBudget } from './dingtalk/budget.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { handleRobotMessage, type PipelineDeps } from './pipeline.ts';
 import { KeyedQueue } from './queue.ts';
@@ -35,6 +36,7 @@ export interface MonitorOptions {
   /** Overrides for tests. */
   store?: StateStore;
   engine?: ReplyEngine;
+  budget?: AppBudget;
   cardIntervalMs?: number;
   backoffMinMs?: number;
   now?: () => number;
@@ -49,7 +51,8 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       dir: account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId),
       onError: (err) => log.warn(`state store: ${errorMessage(err)}`),
     });
-  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log });
+  const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
+  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log, gate: budget });
   const engine =
     opts.engine ??
     new GatewayEngine({
@@ -64,6 +67,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   const deps: PipelineDeps = {
     account,
     client,
+    budget,
     engine,
     sessions: new Sessions({ accountId: account.accountId, store, timeoutMs: account.sessionTimeoutMs, groupScope: account.groupSessionScope, now: opts.now }),
     dedupe: createDedupe(store),

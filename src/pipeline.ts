@@ -9,6 +9,8 @@ import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
 import { deliverMarkdown, targetOf } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
+import type { AppBudget } from './dingtalk/budget.ts';
+import { DingTalkApiError } from './dingtalk/errors.ts';
 import { parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia, mediaName } from './media/inbound.ts';
 import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
@@ -23,6 +25,8 @@ import { detectLang, replyErrorText, text, type Lang } from './texts.ts';
 export interface PipelineDeps {
   account: ResolvedAccount;
   client: DingTalkClient;
+  /** The app's DingTalk call budget (rate limiter, monthly quota switch). */
+  budget: AppBudget;
   engine: ReplyEngine;
   sessions: Sessions;
   dedupe: Dedupe;
@@ -74,8 +78,11 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
 
   const session = await deps.sessions.touch(msg);
   // Card setup runs while media downloads and the gateway thinks: the user never waits for it.
-  const card = new AiCard({ client, templateId: account.cardTemplateId, target: targetOf(msg), log, intervalMs: deps.cardIntervalMs });
-  void card.start();
+  // With the org's monthly quota spent, cards would fail anyway: plain markdown until it recovers.
+  const card = deps.budget.quotaExhausted()
+    ? undefined
+    : new AiCard({ client, templateId: account.cardTemplateId, target: targetOf(msg), log, intervalMs: deps.cardIntervalMs, pressure: () => deps.budget.pressure('card.streaming') });
+  void card?.start();
   const inbound = msg.media.length
     ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir })
     : { prompts: [], images: [], notices: [] };
@@ -95,12 +102,13 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
     });
     for await (const delta of deltas) {
       answerText += delta;
-      card.update(visible(answerText));
+      card?.update(visible(answerText));
     }
   } catch (err) {
     const message = withNotices(err instanceof ReplyError ? replyErrorText(err, lang) : text('gatewayFailed', lang, { detail: errorMessage(err) }));
     log.warn(`message ${msg.msgId}: no answer from ${deps.engine.name}: ${errorMessage(err)}`);
-    if (!(await card.fail(message))) await deliverMarkdown(client, msg, message, log);
+    if (!(await card?.fail(message))) await deliverMarkdown(client, msg, message, log);
+    noteQuota(deps, card);
     return;
   }
 
@@ -109,13 +117,22 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
     ? await prepareAnswerMedia(answer, { client, policy: deps.media.policy, log, lang })
     : { text: answer, files: [] };
   const finalText = withNotices(prepared.text);
-  if (!(await card.finish(finalText))) {
-    log.info(`message ${msg.msgId}: card unavailable (${card.failure ?? 'unknown'}); answering with markdown`);
+  if (!(await card?.finish(finalText))) {
+    log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
     await deliverMarkdown(client, msg, finalText, log);
+    noteQuota(deps, card);
   }
   if (prepared.files.length === 0) return;
   const failed = await sendAnswerFiles(client, targetOf(msg), prepared.files, log);
   for (const name of failed) await deliverMarkdown(client, msg, text('mediaFileSendFailed', lang, { name }), log);
+}
+
+/** The org's monthly API quota ran out: switch the app to markdown for a while, and say so once. */
+function noteQuota(deps: PipelineDeps, card: AiCard | undefined): void {
+  const err = card?.failureError;
+  if (err instanceof DingTalkApiError && err.kind === 'quota' && deps.budget.markQuotaExhausted()) {
+    deps.log.warn(`DingTalk monthly API quota of the org is exhausted (${err.code}); answering with plain markdown messages for the next hour`);
+  }
 }
 
 /** What the engine is told the user said: the quoted message, the media, and the text. */

@@ -9,6 +9,7 @@ import { resolveAccount, type DingTalkAccountConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { monitorAccount } from '../src/monitor.ts';
 import { OPENCLAW } from '../src/host.ts';
+import { AppBudget } from '../src/dingtalk/budget.ts';
 import { MemoryStore, type StateStore } from '../src/store.ts';
 import type { StreamStatus } from '../src/stream.ts';
 import { startFakeDingTalk, type FakeDingTalk, type FakeOptions } from './fake-dingtalk/index.ts';
@@ -38,6 +39,7 @@ export interface HarnessOptions {
   gatewayToken?: string;
   store?: StateStore;
   cardIntervalMs?: number;
+  budget?: AppBudget;
   /** Clock of the session manager. */
   now?: () => number;
 }
@@ -49,6 +51,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const statuses: StreamStatus[] = [];
   const store = opts.store ?? new MemoryStore();
   const stateDir = await mkdtemp(join(tmpdir(), 'dt-state-'));
+  // One budget per harness (the real one is process-wide per app; tests must not share its quota switch).
+  const budget = opts.budget ?? new AppBudget();
   const hostLog = { info: (m: string) => logs.push(`INFO ${m}`), warn: (m: string) => logs.push(`WARN ${m}`), error: (m: string) => logs.push(`ERROR ${m}`) };
   let controller = new AbortController();
   let running: Promise<void> = Promise.resolve();
@@ -83,6 +87,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       onStatus: (s) => statuses.push(s),
       cardIntervalMs: opts.cardIntervalMs ?? 30,
       backoffMinMs: 50,
+      budget,
       now: opts.now,
     });
     await fake.waitFor(() => fake.conns.length > connectionsBefore && fake.openConnections() > 0, { timeoutMs: 5000 });

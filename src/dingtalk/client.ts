@@ -24,6 +24,8 @@ export interface DingTalkClientOptions {
 /** Decides when a call may go out. `priority` calls (finals) are served first. */
 export interface CallGate {
   run<T>(api: string, priority: boolean, call: () => Promise<T>): Promise<T>;
+  /** DingTalk throttled this API: hold it for `ms`. */
+  penalize?(api: string, ms: number): void;
 }
 
 export interface CallOptions {
@@ -39,7 +41,10 @@ export interface CallOptions {
 /** Refresh this long before DingTalk's stated expiry (tokens live 7200 s). */
 const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 const DEFAULT_TIMEOUT_MS = 15_000;
-const RETRY_DELAYS_MS = [1_000, 2_000];
+const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
+/** Ordinary calls retry twice; finals (priority) keep trying longer, they must not be lost. */
+const RETRIES = 2;
+const PRIORITY_RETRIES = RETRY_DELAYS_MS.length;
 
 const passThrough: CallGate = { run: (_api, _priority, call) => call() };
 
@@ -160,6 +165,7 @@ export class DingTalkClient {
           continue;
         }
         const delayMs = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
+        if (err instanceof DingTalkApiError && err.kind === 'throttled') this.gate.penalize?.(opts.api, delayMs);
         this.log.warn(`${opts.api}: ${(err as Error).message}; retrying in ${delayMs} ms`);
         await this.sleep(delayMs);
       }
@@ -169,12 +175,12 @@ export class DingTalkClient {
   private decide(err: unknown, opts: CallOptions, attempt: number, refreshed: boolean): 'retry' | 'refresh' | 'rethrow' {
     if (err instanceof DingTalkApiError) {
       if (err.kind === 'auth') return refreshed ? 'rethrow' : 'refresh';
-      if (attempt >= RETRY_DELAYS_MS.length) return 'rethrow';
+      if (attempt >= (opts.priority ? PRIORITY_RETRIES : RETRIES)) return 'rethrow';
       if (err.kind === 'throttled') return 'retry';
       if (err.kind === 'server' && opts.idempotent) return 'retry';
       return 'rethrow';
     }
-    if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRY_DELAYS_MS.length) return 'retry';
+    if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRIES) return 'retry';
     return 'rethrow';
   }
 

@@ -1,0 +1,50 @@
+import { describe, expect, test } from 'vitest';
+import { AppBudget } from '../../src/dingtalk/budget.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('app call budget', () => {
+  test('no sliding second holds more calls than the budget (limit minus headroom)', async () => {
+    const budget = new AppBudget({ perSecond: 7 }); // 5 calls per second after the 2-call headroom
+    expect(budget.perSecond).toBe(5);
+    const starts: number[] = [];
+    await Promise.all(Array.from({ length: 12 }, () => budget.run('card.streaming', false, async () => void starts.push(performance.now()))));
+    for (let i = 5; i < starts.length; i++) expect(starts[i]! - starts[i - 5]!).toBeGreaterThanOrEqual(995);
+  });
+
+  test('different APIs have separate budgets', async () => {
+    const budget = new AppBudget({ perSecond: 3 });
+    const t0 = performance.now();
+    await Promise.all([budget.run('a', false, async () => {}), budget.run('b', false, async () => {})]);
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+
+  test('finals jump the queue of streaming updates', async () => {
+    const budget = new AppBudget({ perSecond: 4 }); // 2 per second
+    const order: string[] = [];
+    const runs = ['u1', 'u2', 'u3'].map((n) => budget.run('card.streaming', false, async () => void order.push(n)));
+    runs.push(budget.run('card.streaming', true, async () => void order.push('final')));
+    expect(budget.pressure('card.streaming')).toBe(1); // two calls wait: one second of budget
+    await Promise.all(runs);
+    expect(order).toEqual(['u1', 'u2', 'final', 'u3']);
+  });
+
+  test('a penalty holds the API; the quota switch reports only its first trip', async () => {
+    let now = 1_000;
+    const budget = new AppBudget({ perSecond: 100, now: () => now });
+    budget.penalize('x', 50);
+    let ran = false;
+    const p = budget.run('x', false, async () => void (ran = true));
+    await sleep(20);
+    expect(ran).toBe(false);
+    now += 60;
+    await p;
+    expect(ran).toBe(true);
+    expect(budget.quotaExhausted()).toBe(false);
+    expect(budget.markQuotaExhausted()).toBe(true);
+    expect(budget.markQuotaExhausted()).toBe(false);
+    expect(budget.quotaExhausted()).toBe(true);
+    now += 60 * 60_000 + 1;
+    expect(budget.quotaExhausted()).toBe(false);
+  });
+});
