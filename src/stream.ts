@@ -40,6 +40,8 @@ export interface StreamOptions {
 
 interface SdkInternals {
   dw_url?: string;
+  userDisconnect?: boolean;
+  heartbeatIntervallId?: NodeJS.Timeout;
   socket?: { readyState: number; on(ev: string, fn: (...a: unknown[]) => void): void; terminate(): void };
   onDownStream(data: string): void;
   getEndpoint(): Promise<unknown>;
@@ -202,14 +204,16 @@ function untilClosed(client: DWClient, signal: AbortSignal): Promise<'closed' | 
   });
 }
 
-/** Close for good: stops the SDK's heartbeat timer and kills the socket without waiting for a close handshake. */
+/**
+ * Close for good: stop the SDK's heartbeat timer (its own close handler leaves it running) and kill the
+ * socket without waiting for a close handshake. Done by hand: the SDK's disconnect() prints to the console.
+ */
 function closeClient(client: DWClient): void {
-  try {
-    client.disconnect();
-  } catch {
-    // already closed
-  }
-  const socket = (client as unknown as SdkInternals).socket;
+  const sdk = client as unknown as SdkInternals;
+  sdk.userDisconnect = true;
+  if (sdk.heartbeatIntervallId !== undefined) clearInterval(sdk.heartbeatIntervallId);
+  sdk.heartbeatIntervallId = undefined;
+  const socket = sdk.socket;
   if (socket && socket.readyState !== 3) {
     try {
       socket.terminate();
