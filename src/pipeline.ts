@@ -105,7 +105,12 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
       card?.update(visible(answerText));
     }
   } catch (err) {
-    const message = withNotices(err instanceof ReplyError ? replyErrorText(err, lang) : text('gatewayFailed', lang, { detail: errorMessage(err) }));
+    const reason = deps.signal.aborted
+      ? text('shuttingDown', lang)
+      : err instanceof ReplyError
+        ? replyErrorText(err, lang)
+        : text('gatewayFailed', lang, { detail: errorMessage(err) });
+    const message = withNotices(reason);
     log.warn(`message ${msg.msgId}: no answer from ${deps.engine.name}: ${errorMessage(err)}`);
     if (!(await card?.fail(message))) await deliverMarkdown(client, msg, message, log);
     noteQuota(deps, card);

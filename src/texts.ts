@@ -45,6 +45,7 @@ const TEXTS = {
     zh: '⚠️ 智能体处理出错：{detail}。请稍后重试，或查看网关日志。',
     en: '⚠️ The agent failed: {detail}. Please try again, or check the gateway logs.',
   },
+  shuttingDown: { zh: '⚠️ 服务正在重启，这条消息没有回答完，请稍后重新发送。', en: '⚠️ The service is restarting and this answer was cut short; please send your message again shortly.' },
   mediaPending: { zh: '🖼️（图片处理中…）', en: '🖼️ (preparing image…)' },
   mediaSentAsFile: { zh: '📎 {name}（已作为文件发送）', en: '📎 {name} (sent as a file)' },
   mediaRefused: { zh: '⚠️ 未发送「{name}」：{reason}', en: '⚠️ Not sent "{name}": {reason}' },

@@ -218,3 +218,17 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     expect(all).not.toContain(h.fake.token());
   });
 });
+
+describe('stopping mid-answer', () => {
+  test('the card is closed with a restart note instead of hanging in INPUTING', async () => {
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText('一个很长的回答'.repeat(20), 2), delayMs: 30 });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    await h.fake.waitFor(() => h!.fake.cardList()[0]?.streams.msgContent?.updates.length);
+    await h.stop();
+    const card = h.fake.cardList()[0]!;
+    expect(card.flowStatusHistory.at(-1)).toBe('5');
+    expect(card.streams.msgContent!.content).toContain('服务正在重启');
+  });
+});
