@@ -40,6 +40,18 @@ describe('channel registration', () => {
     expect(ch.status.buildAccountSnapshot({ account }).lastError).toContain('clientSecret');
   });
 
+  test('an unknown key (Clawdbot does not validate the section) makes the account not configured, naming the key', () => {
+    const ch = register();
+    const cfg = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', bogusKey: 1, accounts: { ops: { clientSecrte: 'z' } } } } } as HostConfig;
+    const account = ch.config.resolveAccount(cfg, 'default');
+    expect(ch.config.isConfigured(account)).toBe(false);
+    expect(ch.config.unconfiguredReason(account)).toContain('channels.dingtalk-ai.bogusKey is not a known setting');
+    expect(ch.status.buildAccountSnapshot({ account }).lastError).toContain('bogusKey');
+    expect(ch.config.unconfiguredReason(ch.config.resolveAccount(cfg, 'ops'))).toContain('channels.dingtalk-ai.accounts.ops.clientSecrte');
+    const known = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', debug: true, accounts: { ops: { agentId: 'ops' } } } } } as HostConfig;
+    expect(ch.config.isConfigured(ch.config.resolveAccount(known, 'ops'))).toBe(true);
+  });
+
   test('snapshots and inspection never carry the secret', () => {
     const ch = register();
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'VERYSECRET', gatewayToken: 'GWTOKEN1' } } };
