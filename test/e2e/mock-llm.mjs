@@ -9,13 +9,20 @@
 // Endpoints
 //   POST /v1/chat/completions  stream:true -> SSE chunks ending with `data: [DONE]`; otherwise a chat.completion JSON
 //   GET  /v1/models            lists the mock model ids
-//   GET  /__requests           recorded requests: [{ at, path, model, stream, headers, messages, body }]
+//   GET  /__requests           recorded requests: [{ at, path, model, stream, headers, messages, body, summary }]
+//   GET  /__requests?summary=1 only { at, model, user, summary } per request (small)
 //   DELETE /__requests         clears the record
+//
+// summary: what the model was given, for assertions that do not want to know each host's message layout:
+//   { messageCount, roles, systemPrompts: string[], userTexts: string[] (the words, host wrappers stripped),
+//     assistantTexts: string[], imageParts: number (all messages), answer }
 //   GET  /__health             {"ok":true}
 //
 // Answer: the text of the last user message decides the reply, so tests can assert on it.
 //   - contains "[[error]]"  -> HTTP 500 with an OpenAI-style error body
 //   - contains "[[slow]]"   -> the stream waits 300 ms between chunks
+//   - contains "SEND_IMAGE:<path>" -> `MOCK_IMAGE: <words before the marker>` and a markdown image
+//                              `![chart](<path>)` on its own paragraph (a local image the channel must upload)
 //   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
 //                              were sent); host-added context blocks and a leading "[...]" prefix are stripped
 // The reply is streamed in chunks of at most 8 characters.
@@ -86,6 +93,11 @@ function buildAnswer(messages) {
   const text = last ? textOf(last.content) : "";
   const images = last ? countImages(last.content) : 0;
   const core = userWords(text);
+  const image = /SEND_IMAGE:(\S+)/.exec(core);
+  if (image) {
+    const before = core.slice(0, image.index).trim();
+    return { answer: `MOCK_IMAGE: ${before}\n\n![chart](${image[1]})`, text, images };
+  }
   return { answer: `MOCK_ANSWER: ${core}${images ? ` [images:${images}]` : ""}`, text, images };
 }
 
@@ -93,6 +105,19 @@ function chunk(str, size) {
   const out = [];
   for (let i = 0; i < str.length; i += size) out.push(str.slice(i, i + size));
   return out.length ? out : [""];
+}
+
+function summarize(messages, answer) {
+  const of = (role) => messages.filter((m) => m && m.role === role);
+  return {
+    messageCount: messages.length,
+    roles: messages.map((m) => (m && m.role) || "?"),
+    systemPrompts: [...of("system"), ...of("developer")].map((m) => textOf(m.content)),
+    userTexts: of("user").map((m) => userWords(textOf(m.content))).filter(Boolean),
+    assistantTexts: of("assistant").map((m) => textOf(m.content)).filter(Boolean),
+    imageParts: messages.reduce((n, m) => n + countImages(m && m.content), 0),
+    answer,
+  };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -106,6 +131,7 @@ async function handleCompletions(req, res) {
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const stream = body.stream === true;
+  const { answer, text } = buildAnswer(messages);
   recorded.push({
     at: Date.now(),
     path: req.url,
@@ -114,8 +140,8 @@ async function handleCompletions(req, res) {
     headers: { authorization: req.headers.authorization ?? null, "user-agent": req.headers["user-agent"] ?? null },
     messages,
     body,
+    summary: summarize(messages, answer),
   });
-  const { answer, text } = buildAnswer(messages);
   if (text.includes("[[error]]")) {
     return sendJson(res, 500, { error: { message: "mock upstream failure", type: "server_error" } });
   }
@@ -156,7 +182,10 @@ const server = http.createServer(async (req, res) => {
     if (req.method === "GET" && (p === "/v1/models" || p === "/models")) {
       return sendJson(res, 200, { object: "list", data: MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "mock" })) });
     }
-    if (p === "/__requests" && req.method === "GET") return sendJson(res, 200, recorded);
+    if (p === "/__requests" && req.method === "GET") {
+      if (!url.searchParams.has("summary")) return sendJson(res, 200, recorded);
+      return sendJson(res, 200, recorded.map((r) => ({ at: r.at, model: r.model, user: r.body.user ?? null, summary: r.summary })));
+    }
     if (p === "/__requests" && req.method === "DELETE") {
       recorded.length = 0;
       return sendJson(res, 200, { ok: true });
