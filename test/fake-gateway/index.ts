@@ -16,14 +16,40 @@ export interface RecordedRequest {
 }
 
 export type Reply =
-  | { kind: 'stream'; deltas: string[]; delayMs?: number; done?: boolean; crlf?: boolean }
+  | {
+      kind: 'stream';
+      deltas: string[];
+      delayMs?: number;
+      done?: boolean;
+      crlf?: boolean;
+      /**
+       * Pacing of `delayMs`: 'after' (default) waits after every piece, [DONE] included; 'between' writes delta i
+       * at firstDelta + i × delayMs (no timer drift) and [DONE] right after the last delta: a steady token rate.
+       */
+      pace?: 'after' | 'between';
+      /** Wait this long after the headers before the first delta (time to first token). */
+      firstDelayMs?: number;
+    }
   | { kind: 'raw'; chunks: string[]; delayMs?: number }
   | { kind: 'status'; status: number; body?: unknown }
   | { kind: 'hang' };
 
+/** performance.now() times of one streamed reply, for latency measurements (same clock as fake-dingtalk `mono`). */
+export interface ReplyTiming {
+  /** The request was answered (headers written). */
+  start: number;
+  /** Just before the first / last delta was written (stream replies only). */
+  firstDelta?: number;
+  lastDelta?: number;
+  /** The response ended. */
+  end?: number;
+}
+
 export interface FakeGateway {
   url: string;
   requests: RecordedRequest[];
+  /** By request index, like `requests` (undefined for requests answered with a status or not at all). */
+  timings: Array<ReplyTiming | undefined>;
   /** Decides the reply to each request; default streams `Echo: <user text>` in small pieces. */
   respond: (req: RecordedRequest, index: number) => Reply;
   close(): Promise<void>;
@@ -48,6 +74,7 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
   const gw: FakeGateway = {
     url: '',
     requests: [],
+    timings: [],
     respond: (req) => ({ kind: 'stream', deltas: chunkText(`Echo: ${lastUserText(req)}`) }),
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -73,10 +100,16 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
     }
     const recorded = { headers: req.headers, body };
     gw.requests.push(recorded);
-    const reply = gw.respond(recorded, gw.requests.length - 1);
+    const index = gw.requests.length - 1;
+    const reply = gw.respond(recorded, index);
     if (reply.kind === 'hang') return;
     if (reply.kind === 'status') return json(res, reply.status, reply.body ?? { error: { message: `status ${reply.status}` } });
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const timing: ReplyTiming = { start: performance.now() };
+    gw.timings[index] = timing;
+    const deltaCount = reply.kind === 'stream' ? reply.deltas.length : 0;
+    const between = reply.kind === 'stream' && reply.pace === 'between';
+    if (reply.kind === 'stream' && reply.firstDelayMs) await new Promise((r) => setTimeout(r, reply.firstDelayMs));
     const wire =
       reply.kind === 'raw'
         ? reply.chunks
@@ -84,12 +117,22 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
             ...reply.deltas.map((d) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: d } }] })}\n\n`),
             ...(reply.done === false ? [] : ['data: [DONE]\n\n']),
           ].map((s) => (reply.crlf ? s.replace(/\n/g, '\r\n') : s));
-    for (const piece of wire) {
+    for (const [i, piece] of wire.entries()) {
+      if (between && i > 0 && i < deltaCount && reply.delayMs) {
+        const wait = timing.firstDelta! + i * reply.delayMs - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       if (res.destroyed) return;
+      if (i < deltaCount) {
+        const now = performance.now();
+        timing.firstDelta ??= now;
+        timing.lastDelta = now;
+      }
       res.write(piece);
-      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+      if (!between && reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
     }
     res.end();
+    timing.end = performance.now();
   }
 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
