@@ -469,7 +469,7 @@ async function taskCpu(t: Extract<Task, { kind: 'cpu' }>) {
     return { mode: t.mode, chunks: t.conversations * t.chunks, conversations: t.conversations, chunksPerAnswer: t.chunks, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, wallMs, exact, apiCalls };
   } finally {
     await h.close();
-    gateway.kill();
+    await gateway.kill();
   }
 }
 
@@ -526,7 +526,7 @@ let verbose = false;
 
 interface Child {
   ready: Promise<unknown>;
-  kill(): void;
+  kill(): Promise<void>;
 }
 
 /** Runs a task in a child process of the same runner; `ready` resolves with the task's result (or its first report when keepAlive). */
@@ -561,9 +561,9 @@ async function startChild(task: Task, opts: { keepAlive?: boolean; label?: strin
       });
   return {
     ready,
-    kill: () => {
+    kill: async () => {
       if (proc.exitCode === null && proc.pid) process.kill(proc.pid);
-      void rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
