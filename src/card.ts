@@ -13,6 +13,8 @@ import { errorMessage, type Logger } from './log.ts';
 /** flowStatus values of the AI card template (spec §3.3). */
 const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
 const CONTENT_KEY = 'msgContent';
+/** How late a slot may be taken and still count as on the grid. */
+const SLOT_SLACK_MS = 50;
 
 export interface AiCardOptions {
   client: DingTalkClient;
@@ -35,8 +37,11 @@ export class AiCard {
   /** Newest text not yet sent. */
   private pending: string | undefined;
   private lastSent = '';
-  private lastSentAt = 0;
+  /** The slot (ideal send time) of the last update: slots sit on a fixed grid so timer delays never add up. */
+  private slotAt: number | undefined;
   private inFlight: Promise<void> | undefined;
+  /** Withdraws the in-flight update while it still waits for DingTalk's budget. */
+  private inFlightAbort: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Why the card broke, for logs. */
   failure: string | undefined;
@@ -102,26 +107,30 @@ export class AiCard {
   private schedule(): void {
     if (this.inFlight || this.timer || this.state !== 'streaming') return;
     const intervalMs = this.opts.intervalMs * (1 + (this.opts.pressure?.() ?? 0));
-    const waitMs = this.lastSentAt === 0 ? 0 : Math.max(0, this.lastSentAt + intervalMs - Date.now());
-    if (waitMs === 0) return this.sendPending();
+    const due = this.slotAt === undefined ? Date.now() : this.slotAt + intervalMs;
+    const waitMs = due - Date.now();
+    if (waitMs <= 0) return this.sendPending(due);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.sendPending();
+      this.sendPending(due);
     }, waitMs);
   }
 
-  private sendPending(): void {
+  private sendPending(due: number): void {
     const text = this.pending;
     this.pending = undefined;
     if (text === undefined || text.trimEnd() === this.lastSent.trimEnd() || this.state !== 'streaming') return;
-    this.lastSentAt = Date.now();
-    this.inFlight = this.stream(text, false, false)
+    // On time (or a timer's few ms late): keep the grid. Long after the slot (tokens paused): start a new grid now.
+    const now = Date.now();
+    this.slotAt = now - due < SLOT_SLACK_MS ? due : now;
+    const abort = (this.inFlightAbort = new AbortController());
+    this.inFlight = this.stream(text, false, false, abort.signal)
       .then(() => {
         this.lastSent = text;
       })
       .catch((err) => {
-        // A lost intermediate update is harmless: the next one carries the whole text again.
-        this.opts.log.warn(`card ${this.outTrackId}: streaming update failed: ${errorMessage(err)}`);
+        // A lost or withdrawn intermediate update is harmless: the next one carries the whole text again.
+        if (!abort.signal.aborted) this.opts.log.warn(`card ${this.outTrackId}: streaming update failed: ${errorMessage(err)}`);
       })
       .finally(() => {
         this.inFlight = undefined;
@@ -134,6 +143,8 @@ export class AiCard {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
+    // The final carries the whole text: an update still queued for the budget is not worth waiting for.
+    this.inFlightAbort?.abort();
     await this.inFlight;
     if (!ok || this.state !== 'streaming') return false;
     this.state = 'closed';
@@ -156,11 +167,12 @@ export class AiCard {
     return true;
   }
 
-  private stream(content: string, isFinalize: boolean, isError: boolean): Promise<unknown> {
+  private stream(content: string, isFinalize: boolean, isError: boolean, signal?: AbortSignal): Promise<unknown> {
     return streamCard(
       this.opts.client,
       { outTrackId: this.outTrackId, key: CONTENT_KEY, content, guid: randomUUID(), isFinalize, isError },
       isFinalize,
+      signal,
     );
   }
 

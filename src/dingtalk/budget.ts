@@ -19,6 +19,7 @@ export const QUOTA_COOLDOWN_MS = 60 * 60_000;
 interface Waiter {
   priority: boolean;
   start: () => void;
+  cancel: () => void;
 }
 
 class ApiLane {
@@ -40,10 +41,25 @@ export class AppBudget implements CallGate {
     this.now = opts.now ?? Date.now;
   }
 
-  run<T>(api: string, priority: boolean, call: () => Promise<T>): Promise<T> {
+  /** Runs `call` when the API's budget allows. A call still waiting when `signal` aborts never runs. */
+  run<T>(api: string, priority: boolean, call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const lane = this.lane(api);
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = { priority, start: () => call().then(resolve, reject) };
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => waiter.cancel();
+      const waiter: Waiter = {
+        priority,
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          call().then(resolve, reject);
+        },
+        cancel: () => {
+          const i = lane.queue.indexOf(waiter);
+          if (i !== -1) lane.queue.splice(i, 1);
+          reject(signal?.reason);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       // Finals jump ahead of every streaming update, keeping FIFO among themselves.
       const at = priority ? lane.queue.findIndex((w) => !w.priority) : -1;
       if (at === -1) lane.queue.push(waiter);
@@ -85,7 +101,14 @@ export class AppBudget implements CallGate {
     while (lane.queue.length > 0) {
       const now = this.now();
       while (lane.starts.length > 0 && lane.starts[0]! <= now - WINDOW_MS) lane.starts.shift();
-      const waitMs = Math.max(lane.blockedUntil - now, lane.starts.length >= this.perSecond ? lane.starts[0]! + WINDOW_MS - now : 0);
+      // Spaced evenly as well as capped per window: a burst released at once can land inside one second
+      // on DingTalk's side together with the next one.
+      const last = lane.starts.at(-1);
+      const waitMs = Math.max(
+        lane.blockedUntil - now,
+        lane.starts.length >= this.perSecond ? lane.starts[0]! + WINDOW_MS - now : 0,
+        last === undefined ? 0 : last + WINDOW_MS / this.perSecond - now,
+      );
       if (waitMs > 0) {
         lane.timer = setTimeout(() => {
           lane.timer = undefined;

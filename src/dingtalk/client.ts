@@ -23,7 +23,7 @@ export interface DingTalkClientOptions {
 
 /** Decides when a call may go out. `priority` calls (finals) are served first. */
 export interface CallGate {
-  run<T>(api: string, priority: boolean, call: () => Promise<T>): Promise<T>;
+  run<T>(api: string, priority: boolean, call: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** DingTalk throttled this API: hold it for `ms`. */
   penalize?(api: string, ms: number): void;
 }
@@ -36,6 +36,8 @@ export interface CallOptions {
   /** Finals and state changes that must not be starved by streaming updates. */
   priority?: boolean;
   timeoutMs?: number;
+  /** Withdraws the call while it still waits for the budget (a newer update makes it pointless). */
+  signal?: AbortSignal;
 }
 
 /** Refresh this long before DingTalk's stated expiry (tokens live 7200 s). */
@@ -154,8 +156,9 @@ export class DingTalkClient {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.gate.run(opts.api, opts.priority ?? false, call);
+        return await this.gate.run(opts.api, opts.priority ?? false, call, opts.signal);
       } catch (err) {
+        if (opts.signal?.aborted) throw err;
         const decision = this.decide(err, opts, attempt, refreshed);
         if (decision === 'rethrow') throw err;
         if (decision === 'refresh') {

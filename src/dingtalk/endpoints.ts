@@ -61,12 +61,13 @@ export function streamCard(
   client: DingTalkClient,
   req: { outTrackId: string; key: string; content: string; guid: string; isFinalize: boolean; isError: boolean },
   priority: boolean,
+  signal?: AbortSignal,
 ): Promise<{ success?: boolean }> {
   return client.api(
     'PUT',
     '/v1.0/card/streaming',
     { outTrackId: req.outTrackId, guid: req.guid, key: req.key, content: req.content, isFull: true, isFinalize: req.isFinalize, isError: req.isError },
-    { api: 'card.streaming', idempotent: true, priority },
+    { api: 'card.streaming', idempotent: true, priority, signal },
   );
 }
 

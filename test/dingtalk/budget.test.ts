@@ -12,6 +12,26 @@ describe('app call budget', () => {
     for (let i = 5; i < starts.length; i++) expect(starts[i]! - starts[i - 5]!).toBeGreaterThanOrEqual(995);
   });
 
+  test('calls are spaced evenly, not released in bursts', async () => {
+    const budget = new AppBudget({ perSecond: 12 }); // 10 per second: one every 100 ms
+    const starts: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, () => budget.run('x', false, async () => void starts.push(performance.now()))));
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(95);
+  });
+
+  test('a waiting call withdrawn by its signal never runs; the others go on', async () => {
+    const budget = new AppBudget({ perSecond: 3 }); // one per second
+    const ran: string[] = [];
+    const first = budget.run('x', false, async () => void ran.push('first'));
+    const controller = new AbortController();
+    const withdrawn = budget.run('x', false, async () => void ran.push('withdrawn'), controller.signal);
+    const last = budget.run('x', true, async () => void ran.push('final'));
+    controller.abort(new Error('newer text'));
+    await expect(withdrawn).rejects.toThrow('newer text');
+    await Promise.all([first, last]);
+    expect(ran).toEqual(['first', 'final']);
+  });
+
   test('different APIs have separate budgets', async () => {
     const budget = new AppBudget({ perSecond: 3 });
     const t0 = performance.now();
@@ -24,9 +44,9 @@ describe('app call budget', () => {
     const order: string[] = [];
     const runs = ['u1', 'u2', 'u3'].map((n) => budget.run('card.streaming', false, async () => void order.push(n)));
     runs.push(budget.run('card.streaming', true, async () => void order.push('final')));
-    expect(budget.pressure('card.streaming')).toBe(1); // two calls wait: one second of budget
+    expect(budget.pressure('card.streaming')).toBe(1.5); // three calls wait: 1.5 s of budget
     await Promise.all(runs);
-    expect(order).toEqual(['u1', 'u2', 'final', 'u3']);
+    expect(order).toEqual(['u1', 'final', 'u2', 'u3']);
   });
 
   test('a penalty holds the API; the quota switch reports only its first trip', async () => {
