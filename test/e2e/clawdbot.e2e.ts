@@ -2,13 +2,13 @@ import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import { hostSpec } from './lib/hosts.ts';
 import { defineHostSuite, REPO } from './lib/suite.ts';
 
 defineHostSuite('clawdbot', {
-  extra: () => {
-    test('moltbot.plugin.json is a manifest the Clawdbot-line loader accepts (strict JSON, id, configSchema, channels)', async () => {
+  extra: (ctx) => {
+    ctx.step('moltbot.plugin.json is a manifest the Clawdbot-line loader accepts (strict JSON, id, configSchema, channels)', {}, async () => {
       // Clawdbot 2026.1.24-3 reads only clawdbot.plugin.json and ~/.clawdbot; there is no moltbot build to
       // install here. The Moltbot manifest is checked with the loader of the host line it belongs to.
       const dist = join(dirname(hostSpec('clawdbot').cli));
@@ -34,7 +34,7 @@ defineHostSuite('clawdbot', {
     });
   },
   unknownKey: (ctx) => {
-    test('an unknown key: clawdbot accepts the section, the plugin reports the key in channels status and does not start', async () => {
+    ctx.step('an unknown key: clawdbot accepts the section, the plugin reports the key in channels status and does not start', { needs: ['install'] }, async () => {
       const opensBefore = ctx.fake.gatewayOpens.length;
       await ctx.reconfigure({ ...ctx.channelSection(), bogusKey: true });
       const accounts = await ctx.channelAccounts();

@@ -24,7 +24,7 @@
 //   - contains "SEND_IMAGE:<path>" -> `MOCK_IMAGE: <words before the marker>` and a markdown image
 //                              `![chart](<path>)` on its own paragraph (a local image the channel must upload)
 //   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
-//                              were sent); host-added context blocks and a leading "[...]" prefix are stripped
+//                              were sent); host-added context blocks and a leading "[<date> ...]" timestamp are stripped
 // The reply is streamed in chunks of at most 8 characters.
 import http from "node:http";
 
@@ -77,7 +77,7 @@ const CONTEXT_BLOCK = /<<<BEGIN_[A-Z_]*CONTEXT>>>[\s\S]*?<<<END_[A-Z_]*CONTEXT>>
 function userWords(text) {
   const cleaned = text.replace(CONTEXT_BLOCK, "").trim();
   const first = cleaned.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
-  return first.replace(/^\[[^\]]*\]\s*/, "");
+  return first.replace(/^\[[^\]]*\d{4}-\d{2}-\d{2}[^\]]*\]\s*/, "");
 }
 
 function buildAnswer(messages) {

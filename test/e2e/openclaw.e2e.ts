@@ -1,9 +1,9 @@
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import { defineHostSuite } from './lib/suite.ts';
 
 defineHostSuite('openclaw', {
   unknownKey: (ctx) => {
-    test('an unknown key: config validate --json names channels.dingtalk-ai and the key; the gateway refuses to start', async () => {
+    ctx.step('an unknown key: config validate --json names channels.dingtalk-ai and the key; the gateway refuses to start', { needs: ['install'] }, async () => {
       await ctx.host.stopGateway();
       await ctx.writeChannelConfig({ ...ctx.channelSection(), bogusKey: true });
       const { json, result } = await ctx.host.cliJson(['config', 'validate', '--json'], { allowFailure: true, timeoutMs: 90_000 });

@@ -172,6 +172,7 @@ export class HostInstance {
     const started = Date.now();
     return new Promise((resolve, reject) => {
       const child = spawn(this.hosts.node24.bin, [this.spec.cli, ...args], { cwd: this.home, env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      trackGroup(child.pid);
       let stdout = '';
       let stderr = '';
       child.stdout!.on('data', (d) => (stdout += d));
@@ -188,6 +189,7 @@ export class HostInstance {
         clearTimeout(timer);
         // A CLI may leave helpers in its group: none may outlive the command.
         killGroup(child.pid, 'SIGKILL');
+        untrackGroup(child.pid);
         resolve({ code, stdout, stderr, ms: Date.now() - started });
       });
     });
@@ -214,6 +216,7 @@ export class HostInstance {
         stdio: ['ignore', fd, fd],
       });
       this.child = child;
+      trackGroup(child.pid);
       this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
     } finally {
       closeSync(fd);
@@ -254,6 +257,7 @@ export class HostInstance {
       if (i === 20) killGroup(child.pid, 'SIGKILL');
       await sleep(100);
     }
+    untrackGroup(child.pid);
   }
 
   get running(): boolean {
@@ -269,6 +273,18 @@ export class HostInstance {
   logTail(lines = 60): string {
     return `--- ${this.spec.name} gateway log (${this.logFile}), last ${lines} lines ---\n${this.log().split('\n').slice(-lines).join('\n')}`;
   }
+}
+
+/** Process groups this test process started and has not reaped yet: killed if the test process exits early. */
+const liveGroups = new Set<number>();
+process.once('exit', () => {
+  for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+});
+export function trackGroup(pid: number | undefined): void {
+  if (pid) liveGroups.add(pid);
+}
+export function untrackGroup(pid: number | undefined): void {
+  if (pid) liveGroups.delete(pid);
 }
 
 export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { killGroup } from './hosts.ts';
+import { killGroup, trackGroup, untrackGroup } from './hosts.ts';
 
 export interface MockSummary {
   messageCount: number;
@@ -39,6 +39,7 @@ export class MockLlm {
   static start(): Promise<MockLlm> {
     const script = fileURLToPath(new URL('../mock-llm.mjs', import.meta.url));
     const child = spawn(process.execPath, [script, '--port', '0'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    trackGroup(child.pid);
     return new Promise((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => {
@@ -65,12 +66,19 @@ export class MockLlm {
     return (await res.json()) as MockRequest[];
   }
 
+  /** Everything recorded (messages and bodies included), for the debugging dump. */
+  async rawRequests(): Promise<unknown[]> {
+    const res = await fetch(`${this.baseUrl.replace(/\/v1$/, '')}/__requests`);
+    return (await res.json()) as unknown[];
+  }
+
   /** The requests whose latest user words contain `marker`. */
   async requestsFor(marker: string): Promise<MockRequest[]> {
     return (await this.requests()).filter((r) => r.summary.userTexts.at(-1)?.includes(marker));
   }
 
   async stop(): Promise<void> {
+    untrackGroup(this.child.pid);
     killGroup(this.child.pid, 'SIGTERM');
     await new Promise((r) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) return r(undefined);

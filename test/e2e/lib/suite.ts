@@ -4,12 +4,12 @@
  * LLM. Tests run in order and share one gateway; later tests restart it with other configs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { startFakeDingTalk, type CardState, type FakeDingTalk } from '../../fake-dingtalk/index.ts';
+import { startFakeDingTalk, type CardState, type FakeDingTalk, type RobotMessage } from '../../fake-dingtalk/index.ts';
 import { EgressTrap } from './egress-trap.ts';
 import { HostInstance, hostSpec, loadHosts, type HostName } from './hosts.ts';
 import { MockLlm } from './mock-llm.ts';
@@ -44,8 +44,13 @@ export interface SuiteContext {
   waitForNewConnection(since: number): Promise<void>;
   /** `channels status --json` → the accounts of dingtalk-ai. */
   channelAccounts(): Promise<Array<Record<string, any>>>;
-  /** Pushes a DM and waits until its answer is final (a new card FINISHED/FAILED, or a message sent). */
-  dm(text: string): Promise<{ card?: CardState; sent: FakeDingTalk['sent'] }>;
+  /** Pushes a DM (text, or a built message) and waits until its answer is final (a new card FINISHED/FAILED, or a message sent). */
+  dm(message: string | RobotMessage): Promise<{ card?: CardState; sent: FakeDingTalk['sent'] }>;
+  /**
+   * A test that is skipped when a test it `needs` failed, so one broken prerequisite does not cost every later
+   * test its full timeout. `provides` names what later tests may need from this one.
+   */
+  step(title: string, o: { provides?: string; needs?: string[] }, fn: () => Promise<void>): void;
 }
 
 export interface HostSuiteOptions {
@@ -62,7 +67,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
   const hosts = loadHosts();
   const spec = hostSpec(name, hosts);
   const label = `${name}@${spec.version}`;
-  const suiteStarted = Date.now();
+  let suiteStarted = Date.now();
   const token = `e2e-${randomBytes(12).toString('hex')}`;
   const staffId = `e2e-${name}`;
   let installedConfig: Record<string, any> = {};
@@ -71,6 +76,21 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
   let failed = false;
   const trap = new EgressTrap();
   const ctx = {} as SuiteContext;
+  const broken = new Map<string, string>();
+  ctx.step = (title, o, fn) =>
+    test(title, async (t) => {
+      const missing = (o.needs ?? []).find((k) => broken.has(k));
+      if (missing) {
+        if (o.provides) broken.set(o.provides, broken.get(missing)!);
+        t.skip(`skipped: it needs "${broken.get(missing)}", which failed`);
+      }
+      try {
+        await fn();
+      } catch (err) {
+        if (o.provides) broken.set(o.provides, title);
+        throw err;
+      }
+    });
 
   const comments = {
     gateway: 'Gateway on loopback only; token auth; the OpenAI-compatible endpoint the plugin calls',
@@ -83,6 +103,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
 
   describe(`${label}: plugin ${PLUGIN_ID} in the real host`, () => {
     beforeAll(async () => {
+      suiteStarted = Date.now();
       ctx.root = await mkdtemp(join(tmpdir(), `dt-e2e-${name}-`));
       gatewayPort = await freePort();
       await trap.start();
@@ -124,14 +145,16 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
         const { json } = await host.cliJson(['channels', 'status', '--json'], { timeoutMs: 90_000 });
         return (json.channelAccounts?.[CHANNEL] ?? []) as Array<Record<string, any>>;
       };
-      ctx.dm = async (text) => {
+      ctx.dm = async (message) => {
+        const text = typeof message === 'string' ? message : `(${message.msgtype} message)`;
+        const payload = typeof message === 'string' ? fake.msg.text(message, { senderStaffId: staffId, senderNick: 'E2E' }) : message;
         const cardsBefore = new Set(fake.cards.keys());
         const sentBefore = fake.sent.length;
-        const { messageId } = fake.pushRobotMessage(fake.msg.text(text, { senderStaffId: staffId, senderNick: 'E2E' }));
+        const { messageId } = fake.pushRobotMessage(payload);
         await fake.waitForAck(messageId, { within: 10_000 });
         const newCard = () => [...fake.cards.values()].find((c) => !cardsBefore.has(c.outTrackId));
         await fake.waitFor(() => ['3', '5'].includes(newCard()?.flowStatusHistory.at(-1) ?? '') || (!newCard() && fake.sent.length > sentBefore), {
-          timeoutMs: 90_000,
+          timeoutMs: 60_000,
           message: `no final answer to "${text}"\n${host.logTail()}`,
         });
         // Files and notes sent after the card.
@@ -149,7 +172,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
 
     afterAll(async () => {
       await ctx.host?.stopGateway();
-      if (ctx.mock && ctx.root) await writeFile(join(ctx.root, 'mock-requests.json'), JSON.stringify(await ctx.mock.requests().catch(() => []), null, 2)).catch(() => {});
+      if (ctx.mock && ctx.root) await writeFile(join(ctx.root, 'mock-requests.json'), JSON.stringify(await ctx.mock.rawRequests().catch(() => []), null, 2)).catch(() => {});
       await ctx.mock?.stop();
       await ctx.fake?.close();
       await trap.stop();
@@ -163,7 +186,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       else if (ctx.root) console.log(`[e2e] ${label}: kept ${ctx.root}`);
     });
 
-    test('installs with its own CLI: plugins install -l <repo>', async () => {
+    ctx.step('installs with its own CLI: plugins install -l <repo>', { provides: 'install' }, async () => {
       const { host, mock } = ctx;
       await host.writeConfig(spec.baseConfig({ gatewayPort, token, llmBaseUrl: mock.baseUrl }), comments);
       const r = await host.cli(['plugins', 'install', '-l', ...spec.installFlags, REPO], { timeoutMs: 120_000 });
@@ -177,7 +200,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       await ctx.writeChannelConfig(ctx.channelSection());
     });
 
-    test('plugins list --json lists the plugin as loaded', async () => {
+    ctx.step('plugins list --json lists the plugin as loaded', { needs: ['install'] }, async () => {
       const { json } = await ctx.host.cliJson(['plugins', 'list', '--json'], { timeoutMs: 90_000 });
       const entry = (json.plugins as Array<Record<string, any>>).find((p) => p.id === PLUGIN_ID);
       expect(entry, `plugins: ${JSON.stringify((json.plugins as any[]).map((p) => [p.id, p.status]))}`).toBeDefined();
@@ -186,7 +209,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(entry!.error ?? null).toBeNull();
     });
 
-    test('the gateway starts healthy and the account connects to DingTalk', async () => {
+    ctx.step('the gateway starts healthy and the account connects to DingTalk', { needs: ['install'], provides: 'gateway' }, async () => {
       const since = ctx.fake.conns.length;
       await ctx.restartGateway();
       timings[`${name}.firstGatewayStart`] = timings[`${name}.gatewayStart`]!;
@@ -195,7 +218,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(conn.subscriptions).toContainEqual({ type: 'CALLBACK', topic: '/v1.0/im/bot/messages/get' });
     });
 
-    test('channels status --json reports the account connected', async () => {
+    ctx.step('channels status --json reports the account connected', { needs: ['gateway'] }, async () => {
       let accounts: Array<Record<string, any>> = [];
       for (let i = 0; i < 5; i++) {
         accounts = await ctx.channelAccounts();
@@ -211,7 +234,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
     const turn2 = `second question ${name} beta`;
     const turn3 = `after reset ${name} gamma`;
 
-    test('a DM is answered through an AI Card whose final text is the model answer', async () => {
+    ctx.step('a DM is answered through an AI Card whose final text is the model answer', { needs: ['gateway'], provides: 'dm' }, async () => {
       const { card, sent } = await ctx.dm(turn1);
       expect(card, `no card; sent: ${JSON.stringify(sent)}`).toBeDefined();
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
@@ -230,7 +253,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(req!.summary.imageParts).toBe(0);
     });
 
-    test('a second message continues the session: the model sees the first turn', async () => {
+    ctx.step('a second message continues the session: the model sees the first turn', { needs: ['dm'] }, async () => {
       const { card } = await ctx.dm(turn2);
       expect(card!.streams.msgContent!.content.trim()).toBe(`MOCK_ANSWER: ${turn2}`);
       const [req] = await ctx.mock.requestsFor(turn2);
@@ -239,7 +262,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(req!.summary.assistantTexts.some((t) => t.includes(`MOCK_ANSWER: ${turn1}`))).toBe(true);
     });
 
-    test('/new starts a new session: the model sees no earlier turn', async () => {
+    ctx.step('/new starts a new session: the model sees no earlier turn', { needs: ['dm'] }, async () => {
       const reset = await ctx.dm('/new');
       expect(reset.card).toBeUndefined();
       expect(reset.sent).toHaveLength(1);
@@ -252,7 +275,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(req!.summary.assistantTexts).toEqual([]);
     });
 
-    test('a local image in the answer is uploaded and shown inline', async () => {
+    ctx.step('a local image in the answer is uploaded and shown inline', { needs: ['gateway'] }, async () => {
       const dir = join(ctx.root, 'media-out');
       await mkdir(dir, { recursive: true });
       const image = join(dir, 'chart.png');
@@ -269,9 +292,27 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(text).not.toContain(image);
     });
 
+    ctx.step('a picture the user sends is saved in the host media folder and reaches the model', { needs: ['gateway'] }, async () => {
+      const code = ctx.fake.registerDownload(PNG, { contentType: 'image/png', fileName: 'photo.png' });
+      const before = (await ctx.mock.requests()).length;
+      const { card } = await ctx.dm(ctx.fake.msg.picture({ downloadCode: code }, { senderStaffId: staffId }));
+      expect(card!.flowStatusHistory.at(-1)).toBe('3');
+      const inbound = join(ctx.host.stateDir, 'media', 'inbound');
+      const saved = (await readdir(inbound)).filter((f) => f.endsWith('.png'));
+      expect(saved).toHaveLength(1);
+      expect(await readFile(join(inbound, saved[0]!))).toEqual(PNG);
+      const requests = (await ctx.mock.requests()).slice(before);
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.summary.userTexts.at(-1)).toContain(join(inbound, saved[0]!));
+      // The plugin sends the picture as an image_url part and names the saved file. OpenClaw passes the part on
+      // and also loads the named file (2 parts); Clawdbot's endpoint drops image parts, but its agent loads the
+      // named file (1 part). Either way the model sees the picture.
+      expect(requests[0]!.summary.imageParts).toBe(name === 'openclaw' ? 2 : 1);
+    });
+
     options.extra?.(ctx);
 
-    test('a wrong gatewayToken: the card fails with the hint that names gatewayToken', async () => {
+    ctx.step('a wrong gatewayToken: the card fails with the hint that names gatewayToken', { needs: ['install'] }, async () => {
       const since = ctx.fake.conns.length;
       await ctx.reconfigure({ ...ctx.channelSection(), gatewayToken: 'wrong-token-for-e2e' });
       await ctx.waitForNewConnection(since);
@@ -283,7 +324,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(await ctx.mock.requestsFor(question)).toEqual([]);
     });
 
-    test('a missing clientSecret: channels status shows the account not configured, naming clientSecret', async () => {
+    ctx.step('a missing clientSecret: channels status shows the account not configured, naming clientSecret', { needs: ['install'] }, async () => {
       const { clientSecret: _omit, ...section } = ctx.channelSection();
       const opensBefore = ctx.fake.gatewayOpens.length;
       await ctx.reconfigure(section);
@@ -297,5 +338,9 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
     });
 
     options.unknownKey(ctx);
+
+    ctx.step('nothing tried to reach beyond loopback (Node fetch/http through the refusing proxy)', {}, async () => {
+      expect(trap.attempts).toEqual([]);
+    });
   });
 }
