@@ -31,6 +31,7 @@ class ApiLane {
 
 export class AppBudget implements CallGate {
   readonly perSecond: number;
+  private readonly burst: number;
   private readonly now: () => number;
   private readonly lanes = new Map<string, ApiLane>();
   private quotaUntil = 0;
@@ -38,6 +39,7 @@ export class AppBudget implements CallGate {
   constructor(opts: { edition?: Edition; perSecond?: number; now?: () => number } = {}) {
     const limit = opts.perSecond ?? EDITION_QPS[opts.edition ?? 'standard'];
     this.perSecond = Math.max(1, limit - SAFETY_CALLS);
+    this.burst = Math.ceil(this.perSecond / 2);
     this.now = opts.now ?? Date.now;
   }
 
@@ -101,13 +103,14 @@ export class AppBudget implements CallGate {
     while (lane.queue.length > 0) {
       const now = this.now();
       while (lane.starts.length > 0 && lane.starts[0]! <= now - WINDOW_MS) lane.starts.shift();
-      // Spaced evenly as well as capped per window: a burst released at once can land inside one second
-      // on DingTalk's side together with the next one.
+      // Up to half the budget goes out at once; beyond that calls are spaced evenly. A full window released
+      // in one burst could land on DingTalk's side within the same second as the next one.
       const last = lane.starts.at(-1);
+      const spaced = last !== undefined && lane.starts.length >= this.burst;
       const waitMs = Math.max(
         lane.blockedUntil - now,
         lane.starts.length >= this.perSecond ? lane.starts[0]! + WINDOW_MS - now : 0,
-        last === undefined ? 0 : last + WINDOW_MS / this.perSecond - now,
+        spaced ? last + WINDOW_MS / this.perSecond - now : 0,
       );
       if (waitMs > 0) {
         lane.timer = setTimeout(() => {
