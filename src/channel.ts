@@ -72,14 +72,14 @@ export function createChannel(api: PluginApi) {
     configSchema: { schema: CONFIG_SCHEMA, uiHints: UI_HINTS },
     config: {
       listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
-      resolveAccount: (cfg: HostConfig, accountId?: string | null) => withUnknownKeys(resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID), cfg),
+      resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID),
       defaultAccountId: (cfg: HostConfig) => listAccountIds(cfg)[0] ?? DEFAULT_ACCOUNT_ID,
       isEnabled: (account: ResolvedAccount) => account.enabled,
       isConfigured: (account: ResolvedAccount) => account.problems.length === 0,
       unconfiguredReason: (account: ResolvedAccount) => account.problems.join('; '),
       describeAccount: (account: ResolvedAccount): AccountSnapshot => describe(account),
       inspectAccount: (cfg: HostConfig, accountId?: string | null) => {
-        const a = withUnknownKeys(resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID), cfg);
+        const a = resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID);
         return {
           ...describe(a),
           clientSecretStatus: a.clientSecret ? 'available' : 'missing',
@@ -140,25 +140,6 @@ export function createChannel(api: PluginApi) {
       },
     },
   };
-}
-
-/**
- * Clawdbot does not validate `channels.dingtalk-ai` (OpenClaw does, with the manifest's schema), so a
- * misspelt key would be silently ignored there. Treat unknown keys as config problems, like OpenClaw.
- */
-export function withUnknownKeys(account: ResolvedAccount, cfg: HostConfig): ResolvedAccount {
-  const section = cfg.channels?.[CHANNEL_ID];
-  if (!section || typeof section !== 'object') return account;
-  const known = CONFIG_SCHEMA.properties;
-  const accountKnown = known.accounts.additionalProperties.properties;
-  const prefix = `channels.${CHANNEL_ID}`;
-  const unknown = Object.keys(section).filter((k) => !(k in known)).map((k) => `${prefix}.${k}`);
-  const own = section.accounts?.[account.accountId];
-  if (own && typeof own === 'object') {
-    unknown.push(...Object.keys(own).filter((k) => !(k in accountKnown)).map((k) => `${prefix}.accounts.${account.accountId}.${k}`));
-  }
-  if (unknown.length === 0) return account;
-  return { ...account, problems: [...account.problems, ...unknown.map((k) => `${k} is not a known setting (misspelt?); remove or rename it`)] };
 }
 
 function describe(account: ResolvedAccount): AccountSnapshot {

@@ -3,6 +3,8 @@
  * resolved account that everything downstream uses. Nothing else reads raw config.
  */
 
+import { CONFIG_SCHEMA } from './config-schema.ts';
+
 export const CHANNEL_ID = 'dingtalk-ai';
 export const DEFAULT_ACCOUNT_ID = 'default';
 export const DEFAULT_CARD_TEMPLATE_ID = '382e4302-551d-4880-bf29-a30acfab2e71.schema';
@@ -107,7 +109,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const merged: DingTalkAccountConfig = { ...top, ...own };
   // Name the key where the user set it, or, for a value missing in a named account, in that account.
   const key = (k: string) => (own && (k in own || !(k in top)) ? `channels.${CHANNEL_ID}.accounts.${accountId}.${k}` : `channels.${CHANNEL_ID}.${k}`);
-  const problems: string[] = [];
+  const problems: string[] = unknownKeys(section, accountId);
   // Env fallbacks name one robot, so they only fill the default account.
   const envOk = accountId === DEFAULT_ACCOUNT_ID;
 
@@ -154,6 +156,20 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     debug: merged.debug === true,
     problems,
   };
+}
+
+/**
+ * Keys the schema does not know. OpenClaw rejects them with the manifest's schema; Clawdbot does not check the
+ * section at all, so a misspelt key would silently do nothing there.
+ */
+function unknownKeys(section: DingTalkChannelConfig, accountId: string): string[] {
+  const prefix = `channels.${CHANNEL_ID}`;
+  const known = CONFIG_SCHEMA.properties;
+  const accountKnown = known.accounts.additionalProperties.properties;
+  const keys = Object.keys(section).filter((k) => !(k in known)).map((k) => `${prefix}.${k}`);
+  const own = section.accounts?.[accountId];
+  if (own && typeof own === 'object') keys.push(...Object.keys(own).filter((k) => !(k in accountKnown)).map((k) => `${prefix}.accounts.${accountId}.${k}`));
+  return keys.map((k) => `${k} is not a known setting (misspelt?); remove or rename it`);
 }
 
 /** Throws one ConfigError that lists every problem, each naming its key. */

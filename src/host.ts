@@ -8,18 +8,25 @@ export interface HostFlavor {
   /** The `model` field that selects an agent. */
   model(agentId: string): string;
   sessionHeaders: string[];
+  /**
+   * Does the chat endpoint pass `image_url` parts to the model? OpenClaw does (and would load a path named in
+   * the text a second time); Clawdbot drops them and loads the path instead.
+   */
+  imageParts: boolean;
 }
 
 export const OPENCLAW: HostFlavor = {
   name: 'openclaw',
   model: (agentId) => `openclaw:${agentId}`,
   sessionHeaders: ['x-openclaw-session-key'],
+  imageParts: true,
 };
 
 export const CLAWDBOT: HostFlavor = {
   name: 'clawdbot',
   model: (agentId) => `clawdbot:${agentId}`,
   sessionHeaders: ['x-clawdbot-session-key'],
+  imageParts: false,
 };
 
 /** Moltbot sat between the two; `agent:<id>` is the spelling both of its neighbours accept. */
@@ -27,6 +34,7 @@ export const MOLTBOT: HostFlavor = {
   name: 'moltbot',
   model: (agentId) => `agent:${agentId}`,
   sessionHeaders: ['x-moltbot-session-key', 'x-clawdbot-session-key', 'x-openclaw-session-key'],
+  imageParts: false,
 };
 
 /** The parts of the host's plugin API that tell the hosts apart. */

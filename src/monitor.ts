@@ -79,7 +79,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
-    media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy) },
+    media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
   };
   if (!account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.

@@ -42,6 +42,8 @@ export interface PipelineDeps {
     inboundDir: string;
     /** Teaches the agent how to show images and send files; undefined when off. */
     systemPrompt: string | undefined;
+    /** The host passes image content to the model. */
+    imagesAsContent: boolean;
   };
 }
 
@@ -84,7 +86,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
     : new AiCard({ client, templateId: account.cardTemplateId, target: targetOf(msg), log, intervalMs: deps.cardIntervalMs, pressure: () => deps.budget.pressure('card.streaming') });
   void card?.start();
   const inbound = msg.media.length
-    ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir })
+    ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir, imagesAsContent: deps.media.imagesAsContent })
     : { prompts: [], images: [], notices: [] };
   const withNotices = (body: string) => [...inbound.notices, body].join('\n\n');
   const pending = text('mediaPending', lang);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { resolveAccount, type DingTalkAccountConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { monitorAccount } from '../src/monitor.ts';
-import { OPENCLAW } from '../src/host.ts';
+import { OPENCLAW, type HostFlavor } from '../src/host.ts';
 import { AppBudget } from '../src/dingtalk/budget.ts';
 import { MemoryStore, type StateStore } from '../src/store.ts';
 import type { StreamStatus } from '../src/stream.ts';
@@ -40,6 +40,8 @@ export interface HarnessOptions {
   store?: StateStore;
   cardIntervalMs?: number;
   budget?: AppBudget;
+  /** Which host the plugin believes it runs in (default OpenClaw). */
+  host?: HostFlavor;
   /** Clock of the session manager. */
   now?: () => number;
 }
@@ -79,7 +81,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     const connectionsBefore = fake.conns.length;
     running = monitorAccount({
       account,
-      host: OPENCLAW,
+      host: opts.host ?? OPENCLAW,
       log: createLogger(hostLog).child('default'),
       signal: controller.signal,
       defaultStateDir: stateDir,

@@ -24,6 +24,8 @@ export interface InboundMediaDeps {
   lang: Lang;
   /** Folder for saved files (the host's media folder). */
   mediaDir: string;
+  /** Send pictures as image content (else the agent gets the saved path and the host loads it). */
+  imagesAsContent: boolean;
   maxBytes?: number;
 }
 
@@ -54,8 +56,13 @@ export async function fetchInboundMedia(msg: InboundMessage, deps: InboundMediaD
     const what = mediaName(ref, deps.lang);
     try {
       const saved = await download(ref, deps);
-      result.prompts.push(text('inboundSaved', deps.lang, { what, path: saved.path }));
-      if (ref.kind === 'picture' && saved.imageMime) result.images.push({ path: saved.path, mimeType: saved.imageMime, base64: saved.bytes.toString('base64') });
+      if (ref.kind === 'picture' && saved.imageMime && deps.imagesAsContent) {
+        // The picture itself goes along; naming its path too would make the host attach it twice.
+        result.images.push({ path: saved.path, mimeType: saved.imageMime, base64: saved.bytes.toString('base64') });
+        result.prompts.push(text('mediaPlaceholder', deps.lang, { what }));
+      } else {
+        result.prompts.push(text('inboundSaved', deps.lang, { what, path: saved.path }));
+      }
     } catch (err) {
       const reason = failureReason(err, deps.lang);
       deps.log.warn(`message ${msg.msgId}: ${ref.kind} download failed: ${errorMessage(err)}`);

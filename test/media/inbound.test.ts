@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLAWDBOT } from '../../src/host.ts';
 import { startHarness, type Harness } from '../harness.ts';
 import { lastUserText } from '../fake-gateway/index.ts';
 
@@ -12,18 +14,32 @@ afterEach(async () => {
 });
 
 describe('media users send', () => {
-  test('a picture reaches the gateway as image content, and is saved under the host media folder', async () => {
+  test('OpenClaw: a picture reaches the gateway as image content (once: no path in the text), saved under the host media folder', async () => {
     h = await startHarness();
     const code = h.fake.registerDownload(PNG, { contentType: 'image/png' });
     await h.send(h.fake.msg.picture({ downloadCode: code }, { senderStaffId: 'u1' }));
     const user = h.gw.requests[0]!.body.messages!.at(-1)!;
     const parts = user.content as Array<{ type: string; text?: string; image_url?: { url: string } }>;
-    expect(parts[1]).toEqual({ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG.toString('base64')}` } });
-    const saved = /已保存到 (\S+)\]/.exec(parts[0]!.text!)![1]!;
-    expect(saved.startsWith(`${h.stateDir}/media/inbound/`)).toBe(true);
-    expect(await readFile(saved)).toEqual(PNG);
+    expect(parts).toEqual([
+      { type: 'text', text: '[用户发送了一张图片]' },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG.toString('base64')}` } },
+    ]);
+    const saved = await readdir(join(h.stateDir, 'media', 'inbound'));
+    expect(saved).toHaveLength(1);
+    expect(await readFile(join(h.stateDir, 'media', 'inbound', saved[0]!))).toEqual(PNG);
     const dl = h.fake.calls.find((c) => c.path === '/v1.0/robot/messageFiles/download')!;
     expect(dl.body).toEqual({ downloadCode: code, robotCode: 'dingAPPKEY' });
+  });
+
+  test('Clawdbot (drops image parts): the agent gets the saved path, which the host loads itself', async () => {
+    h = await startHarness({ host: CLAWDBOT });
+    const code = h.fake.registerDownload(PNG, { contentType: 'image/png' });
+    await h.send(h.fake.msg.picture({ downloadCode: code }, { senderStaffId: 'u1' }));
+    const content = h.gw.requests[0]!.body.messages!.at(-1)!.content;
+    expect(typeof content).toBe('string');
+    const saved = /已保存到 (\S+)\]/.exec(content as string)![1]!;
+    expect(saved.startsWith(`${h.stateDir}/media/inbound/`)).toBe(true);
+    expect(await readFile(saved)).toEqual(PNG);
   });
 
   test("a voice note's recognition text is the prompt (no download needed)", async () => {
