@@ -303,11 +303,13 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(await readFile(join(inbound, saved[0]!))).toEqual(PNG);
       const requests = (await ctx.mock.requests()).slice(before);
       expect(requests).toHaveLength(1);
-      expect(requests[0]!.summary.userTexts.at(-1)).toContain(join(inbound, saved[0]!));
-      // The plugin sends the picture as an image_url part and names the saved file. OpenClaw passes the part on
-      // and also loads the named file (2 parts); Clawdbot's endpoint drops image parts, but its agent loads the
-      // named file (1 part). Either way the model sees the picture.
-      expect(requests[0]!.summary.imageParts).toBe(name === 'openclaw' ? 2 : 1);
+      // OpenClaw passes image_url parts to the model: the plugin sends the picture as one and does not name the
+      // file (OpenClaw would load it a second time). Clawdbot drops image parts: the plugin names the saved file
+      // and the host loads it. Either way the model sees the picture exactly once.
+      const userText = requests[0]!.summary.userTexts.at(-1)!;
+      if (name === 'openclaw') expect(userText).not.toContain(inbound);
+      else expect(userText).toContain(join(inbound, saved[0]!));
+      expect(requests[0]!.summary.imageParts).toBe(1);
     });
 
     options.extra?.(ctx);
