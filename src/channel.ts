@@ -121,6 +121,7 @@ export function createChannel(api: PluginApi) {
             log,
             signal: ctx.abortSignal,
             defaultStateDir: stateDir(api),
+            onInbound: () => ctx.setStatus({ accountId: ctx.accountId, lastInboundAt: Date.now() }),
             onStatus: (s) =>
               ctx.setStatus({
                 accountId: ctx.accountId,

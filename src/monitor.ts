@@ -37,6 +37,8 @@ export interface MonitorOptions {
   /** Where state lives when the account sets no `stateDir`. */
   defaultStateDir: string;
   onStatus?: (status: StreamStatus) => void;
+  /** Called for every robot message received (for the host's status view). */
+  onInbound?: () => void;
   /** Overrides for tests. */
   store?: StateStore;
   engine?: ReplyEngine;
@@ -95,7 +97,10 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       ua: `dingtalk-moltbot-connector/${PLUGIN_VERSION}`,
       log,
       signal,
-      onRobotMessage: (data, messageId) => void handleRobotMessage(deps, data, messageId),
+      onRobotMessage: (data, messageId) => {
+        opts.onInbound?.();
+        void handleRobotMessage(deps, data, messageId);
+      },
       onStatus: opts.onStatus,
       backoffMinMs: opts.backoffMinMs,
     });

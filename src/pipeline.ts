@@ -56,9 +56,14 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
     return;
   }
   const msg = parsed.message;
-  if (!(await deps.dedupe.firstSeen(deps.account.accountId, msg.msgId))) {
-    log.info(`message ${msg.msgId} already handled (redelivery); skipped`);
-    return;
+  try {
+    if (!(await deps.dedupe.firstSeen(deps.account.accountId, msg.msgId))) {
+      log.info(`message ${msg.msgId} already handled (redelivery); skipped`);
+      return;
+    }
+  } catch (err) {
+    // Better a rare duplicate answer than a lost one.
+    log.warn(`message ${msg.msgId}: dedupe store failed (${errorMessage(err)}); answering anyway`);
   }
   log.info(`message ${msg.msgId} (${msg.msgtype}) from ${msg.senderStaffId ?? msg.senderId} in ${msg.isGroup ? 'group' : 'DM'} ${msg.conversationId}`);
   await deps.queue.run(deps.sessions.conversationKey(msg), () =>

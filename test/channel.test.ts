@@ -81,6 +81,8 @@ describe('channel registration', () => {
       .then(() => (returned = true));
     await fake.waitForConnection();
     await fake.waitFor(() => statuses.some((s) => s.connected === true));
+    fake.pushRobotMessage(fake.msg.text('hi'));
+    await fake.waitFor(() => statuses.some((s) => typeof s.lastInboundAt === 'number'));
     expect(fake.conns[0]!.ua).toMatch(/^dingtalk-moltbot-connector\//);
     await new Promise((r) => setTimeout(r, 100));
     expect(returned).toBe(false);

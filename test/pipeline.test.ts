@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './harness.ts';
 import { chunkText, lastUserText } from './fake-gateway/index.ts';
-import { FileStore } from '../src/store.ts';
+import { FileStore, MemoryStore } from '../src/store.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -230,5 +230,18 @@ describe('stopping mid-answer', () => {
     const card = h.fake.cardList()[0]!;
     expect(card.flowStatusHistory.at(-1)).toBe('5');
     expect(card.streams.msgContent!.content).toContain('服务正在重启');
+  });
+});
+
+describe('when the state store fails', () => {
+  test('the message is still answered (a dedupe failure never loses a reply)', async () => {
+    const store = new MemoryStore();
+    store.claim = async () => {
+      throw new Error('disk full');
+    };
+    h = await startHarness({ store });
+    await h.send(h.fake.msg.text('还在吗', { senderStaffId: 'u1' }));
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe('Echo: 还在吗');
+    expect(h.logs.some((l) => l.includes('dedupe store failed (disk full); answering anyway'))).toBe(true);
   });
 });
