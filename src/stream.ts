@@ -182,7 +182,8 @@ async function openSocket(client: DWClient, opts: StreamOptions): Promise<void> 
   const sdk = client as unknown as SdkInternals;
   await sdk.getEndpoint();
   if (opts.signal.aborted) throw new Error('aborted');
-  await withTimeout(sdk._connect(), OPEN_TIMEOUT_MS, 'WebSocket open timed out');
+  // Stopping must not wait for a slow WebSocket handshake: the caller terminates the socket.
+  await withTimeout(raceAbort(sdk._connect(), opts.signal), OPEN_TIMEOUT_MS, 'WebSocket open timed out');
   if (opts.signal.aborted) throw new Error('aborted');
 }
 
@@ -240,6 +241,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+async function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('aborted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
