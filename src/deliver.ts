@@ -37,9 +37,7 @@ async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: str
       log.warn(`sessionWebhook reply failed (${errorMessage(err)}); sending through the robot API instead`);
     }
   }
-  const res = await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title, text });
-  const refused = [...(res.invalidStaffIdList ?? []), ...(res.flowControlledStaffIdList ?? [])];
-  if (refused.length > 0) throw new Error(`robot message not delivered to ${refused.join(', ')} (invalid or flow-controlled)`);
+  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title, text });
 }
 
 /** A notification title: the first words of the text without markdown syntax. */

@@ -3,14 +3,14 @@
  * in a group), renewed after `sessionTimeout` of inactivity or by a reset command. Persisted in the store.
  */
 import { randomBytes } from 'node:crypto';
-import type { InboundMessage } from './inbound.ts';
+import { stripLeadingMention, type InboundMessage } from './inbound.ts';
 import type { StateStore } from './store.ts';
 
 const RESET_COMMANDS = new Set(['/new', '/reset', '/clear', '新会话', '重新开始', '清空对话']);
 
 /** `/new`, `新会话` … with spaces and a leading @mention ignored, any case. */
 export function isResetCommand(text: string): boolean {
-  const t = text.trim().replace(/^@\S+\s+/, '').trim().toLowerCase();
+  const t = stripLeadingMention(text).toLowerCase();
   return RESET_COMMANDS.has(t);
 }
 

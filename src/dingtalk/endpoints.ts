@@ -99,28 +99,34 @@ export interface RobotSendResponse {
   flowControlledStaffIdList?: string[];
 }
 
-/** Proactive robot message (works after the sessionWebhook expired). `msgParam` is a JSON string on the wire. */
-export function sendRobotMessage(
+/**
+ * Proactive robot message (works after the sessionWebhook expired). `msgParam` is a JSON string on the wire.
+ * DingTalk answers 200 even when it did not deliver (recipient invalid or flow-controlled): that is an error here.
+ */
+export async function sendRobotMessage(
   client: DingTalkClient,
   target: Target,
   msgKey: string,
   msgParam: Record<string, string>,
 ): Promise<RobotSendResponse> {
   const robotCode = client.clientId;
-  if (target.kind === 'dm') {
-    return client.api(
-      'POST',
-      '/v1.0/robot/oToMessages/batchSend',
-      { robotCode, userIds: [target.userId], msgKey, msgParam: JSON.stringify(msgParam) },
-      { api: 'robot.batchSend' },
-    );
-  }
-  return client.api(
-    'POST',
-    '/v1.0/robot/groupMessages/send',
-    { robotCode, openConversationId: target.conversationId, msgKey, msgParam: JSON.stringify(msgParam) },
-    { api: 'robot.groupSend' },
-  );
+  const res: RobotSendResponse =
+    target.kind === 'dm'
+      ? await client.api(
+          'POST',
+          '/v1.0/robot/oToMessages/batchSend',
+          { robotCode, userIds: [target.userId], msgKey, msgParam: JSON.stringify(msgParam) },
+          { api: 'robot.batchSend' },
+        )
+      : await client.api(
+          'POST',
+          '/v1.0/robot/groupMessages/send',
+          { robotCode, openConversationId: target.conversationId, msgKey, msgParam: JSON.stringify(msgParam) },
+          { api: 'robot.groupSend' },
+        );
+  const refused = [...(res.invalidStaffIdList ?? []), ...(res.flowControlledStaffIdList ?? [])];
+  if (refused.length > 0) throw new Error(`robot message not delivered to ${refused.join(', ')} (invalid or flow-controlled)`);
+  return res;
 }
 
 export type MediaType = 'image' | 'voice' | 'video' | 'file';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DingTalkClient } from '../../src/dingtalk/client.ts';
 import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
-import { createAndDeliverCard, sendBySessionWebhook, uploadMedia } from '../../src/dingtalk/endpoints.ts';
+import { createAndDeliverCard, sendBySessionWebhook, sendRobotMessage, uploadMedia } from '../../src/dingtalk/endpoints.ts';
 import { createLogger } from '../../src/log.ts';
 import { startFakeDingTalk, type FakeDingTalk } from '../fake-dingtalk/index.ts';
 
@@ -88,5 +88,13 @@ describe('DingTalk REST client', () => {
     const id = await uploadMedia(client(), { type: 'image', bytes, fileName: '图 1.png', contentType: 'image/png' });
     expect(id.startsWith('@')).toBe(true);
     expect(fake.media.get(id)).toMatchObject({ type: 'image', filename: '图 1.png', size: bytes.length });
+  });
+
+  test('a robot send that DingTalk answers 200 but did not deliver (flow-controlled) is an error', async () => {
+    fake.faults.add({
+      match: { path: '/v1.0/robot/oToMessages/batchSend' },
+      action: { status: 200, body: { processQueryKey: 'k', invalidStaffIdList: [], flowControlledStaffIdList: ['u1'] } },
+    });
+    await expect(sendRobotMessage(client(), { kind: 'dm', userId: 'u1' }, 'sampleText', { content: 'hi' })).rejects.toThrow('not delivered to u1');
   });
 });
