@@ -11,6 +11,7 @@ import { DingTalkClient } from './dingtalk/client.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { monitorAccount } from './monitor.ts';
+import { channelReplyRuntime } from './reply/runtime.ts';
 
 export interface AccountSnapshot {
   accountId: string;
@@ -35,13 +36,15 @@ export interface GatewayContext {
   log?: HostLogger;
   setStatus: (patch: AccountSnapshot) => void;
   getStatus?: () => AccountSnapshot;
+  /** OpenClaw (Plugin SDK ≥ 2026.2.19): the host's channel runtime, the same surface as `api.runtime.channel`. */
+  channelRuntime?: unknown;
 }
 
 /** What the plugin uses of the host's plugin API object. */
 export interface PluginApi extends HostProbe {
   config?: HostConfig;
   logger?: HostLogger;
-  runtime?: { state?: { resolveStateDir?: (env: NodeJS.ProcessEnv) => string } };
+  runtime?: { state?: { resolveStateDir?: (env: NodeJS.ProcessEnv) => string }; channel?: unknown };
   registerChannel(registration: { plugin: DingTalkChannel }): void;
 }
 
@@ -121,6 +124,7 @@ export function createChannel(api: PluginApi) {
             log,
             signal: ctx.abortSignal,
             defaultStateDir: stateDir(api),
+            channelRuntime: channelReplyRuntime(ctx.channelRuntime) ?? channelReplyRuntime(hostChannelRuntime(api)),
             onInbound: () => ctx.setStatus({ accountId: ctx.accountId, lastInboundAt: Date.now() }),
             onStatus: (s) =>
               ctx.setStatus({
@@ -156,4 +160,13 @@ function stateDir(api: PluginApi): string {
     // fall through
   }
   return process.env.OPENCLAW_STATE_DIR ?? process.env.CLAWDBOT_STATE_DIR ?? process.env.MOLTBOT_STATE_DIR ?? join(homedir(), '.openclaw');
+}
+
+/** `api.runtime.channel`, asked lazily like the state folder. */
+function hostChannelRuntime(api: PluginApi): unknown {
+  try {
+    return api.runtime?.channel;
+  } catch {
+    return undefined;
+  }
 }

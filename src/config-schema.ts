@@ -9,6 +9,7 @@ const accountProperties = {
   name: { type: 'string' },
   clientId: { type: 'string' },
   clientSecret: { type: 'string' },
+  engine: { type: 'string', enum: ['gateway', 'runtime'], default: 'gateway' },
   gatewayToken: { type: 'string' },
   gatewayPassword: { type: 'string' },
   gatewayUrl: { type: 'string' },
@@ -54,6 +55,10 @@ export const UI_HINTS: Record<string, UiHint> = {
   name: { label: '名称 Name', help: '账号的显示名称。Display name of this robot account.' },
   clientId: { label: 'Client ID (AppKey)', help: '钉钉开放平台 → 应用 → 凭证与基础信息。DingTalk app credentials page.', placeholder: 'dingxxxxxxxx' },
   clientSecret: { label: 'Client Secret (AppSecret)', help: '钉钉应用的 AppSecret。The app secret of the DingTalk app.', sensitive: true },
+  engine: {
+    label: '回答引擎 Answer engine',
+    help: 'gateway：经网关 /v1/chat/completions，每位发送者都拥有网关所有者的全部权限；runtime：经宿主内置的频道回复运行时，发送者是普通用户，受宿主的配对、白名单和工具策略约束。gateway: every sender acts as the gateway owner; runtime: senders are ordinary senders under the host’s pairing, allowlists and tool policy.',
+  },
   gatewayToken: { label: '网关令牌 Gateway token', help: '网关 gateway.auth.token；留空时使用网关自身配置。Defaults to the gateway’s own auth.', sensitive: true },
   gatewayPassword: { label: '网关密码 Gateway password', help: '网关使用密码鉴权时填写。When the gateway uses password auth.', sensitive: true },
   gatewayUrl: { label: '网关地址 Gateway URL', help: '默认 http://127.0.0.1:<gateway.port>/v1/chat/completions', advanced: true },

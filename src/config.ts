@@ -18,6 +18,7 @@ export interface DingTalkAccountConfig {
   name?: string;
   clientId?: string;
   clientSecret?: string;
+  engine?: 'gateway' | 'runtime';
   gatewayToken?: string;
   gatewayPassword?: string;
   gatewayUrl?: string;
@@ -58,6 +59,11 @@ export interface ResolvedAccount {
   clientId: string;
   clientSecret: string;
   sources: { clientId: Source; clientSecret: Source; gatewayCredential: Source };
+  /**
+   * Who answers: `gateway` posts to the gateway's OpenAI-compatible endpoint (every sender acts as the gateway's
+   * owner); `runtime` runs the turn in the host's channel reply runtime (the sender is an ordinary sender).
+   */
+  engine: 'gateway' | 'runtime';
   gateway: { url: string; credential: string | undefined; agentId: string; idleTimeoutMs: number };
   sessionTimeoutMs: number;
   groupSessionScope: 'group' | 'sender';
@@ -135,6 +141,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     clientId: clientId.value ?? '',
     clientSecret: clientSecret.value ?? '',
     sources: { clientId: clientId.source, clientSecret: clientSecret.source, gatewayCredential: credential.source },
+    engine: oneOf(merged.engine, ['gateway', 'runtime'] as const, 'gateway', key('engine'), problems),
     gateway: {
       url: url(merged.gatewayUrl ?? `http://127.0.0.1:${port}/v1/chat/completions`, key('gatewayUrl'), problems),
       credential: credential.value,

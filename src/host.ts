@@ -13,6 +13,8 @@ export interface HostFlavor {
    * the text a second time); Clawdbot drops them and loads the path instead.
    */
   imageParts: boolean;
+  /** How the host's router (`resolveAgentRoute`) names a direct chat peer. */
+  directPeerKind: 'direct' | 'dm';
 }
 
 export const OPENCLAW: HostFlavor = {
@@ -20,6 +22,7 @@ export const OPENCLAW: HostFlavor = {
   model: (agentId) => `openclaw:${agentId}`,
   sessionHeaders: ['x-openclaw-session-key'],
   imageParts: true,
+  directPeerKind: 'direct',
 };
 
 export const CLAWDBOT: HostFlavor = {
@@ -27,6 +30,7 @@ export const CLAWDBOT: HostFlavor = {
   model: (agentId) => `clawdbot:${agentId}`,
   sessionHeaders: ['x-clawdbot-session-key'],
   imageParts: false,
+  directPeerKind: 'dm',
 };
 
 /** Moltbot sat between the two; `agent:<id>` is the spelling both of its neighbours accept. */
@@ -35,6 +39,7 @@ export const MOLTBOT: HostFlavor = {
   model: (agentId) => `agent:${agentId}`,
   sessionHeaders: ['x-moltbot-session-key', 'x-clawdbot-session-key', 'x-openclaw-session-key'],
   imageParts: false,
+  directPeerKind: 'dm',
 };
 
 /** The parts of the host's plugin API that tell the hosts apart. */

@@ -4,7 +4,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
-import { assertUsable, type ResolvedAccount } from './config.ts';
+import { assertUsable, ConfigError, type ResolvedAccount } from './config.ts';
 import { createDedupe } from './dedupe.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
 import { budgetFor, type AppBudget } from './dingtalk/budget.ts';
@@ -13,6 +13,7 @@ import { handleRobotMessage, type PipelineDeps } from './pipeline.ts';
 import { KeyedQueue } from './queue.ts';
 import type { ReplyEngine } from './reply/engine.ts';
 import { GatewayEngine } from './reply/gateway.ts';
+import { RuntimeEngine, type ChannelReplyRuntime } from './reply/runtime.ts';
 import { Sessions } from './sessions.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
@@ -39,6 +40,8 @@ export interface MonitorOptions {
   onStatus?: (status: StreamStatus) => void;
   /** Called for every robot message received (for the host's status view). */
   onInbound?: () => void;
+  /** The host's channel reply runtime (`engine: "runtime"`); absent outside a host (standalone connector). */
+  channelRuntime?: ChannelReplyRuntime;
   /** Overrides for tests. */
   store?: StateStore;
   engine?: ReplyEngine;
@@ -59,15 +62,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     });
   const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
   const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log, gate: budget });
-  const engine =
-    opts.engine ??
-    new GatewayEngine({
-      url: account.gateway.url,
-      credential: account.gateway.credential,
-      model: opts.host.model(account.gateway.agentId),
-      sessionHeaders: opts.host.sessionHeaders,
-      idleTimeoutMs: account.gateway.idleTimeoutMs,
-    });
+  const engine = opts.engine ?? createEngine(opts);
   const queue = new KeyedQueue();
   const policy = mediaPolicy(account, opts.cfg ?? {}, opts.defaultStateDir);
   const deps: PipelineDeps = {
@@ -83,10 +78,10 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
     media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
   };
-  if (!account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
+  if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.
   setMaxListeners(0, signal);
-  log.info(`starting (${opts.host.name} host, engine ${engine.name}, gateway ${account.gateway.url})`);
+  log.info(`starting (${opts.host.name} host, engine ${engine.name}${engine.name === 'gateway' ? `, gateway ${account.gateway.url}` : ''})`);
   // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
   client.accessToken().catch((err) => log.warn(`access token: ${errorMessage(err)}`));
   try {
@@ -109,4 +104,27 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     await Promise.race([queue.idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
     await store.flush().catch((err) => log.warn(`state store flush failed: ${errorMessage(err)}`));
   }
+}
+
+/**
+ * The engine `account.engine` names. `runtime` needs the host's channel reply runtime; without one (the standalone
+ * connector, a host too old to pass it) it throws a ConfigError naming the key and the fix.
+ */
+function createEngine(opts: MonitorOptions): ReplyEngine {
+  const { account, host } = opts;
+  if (account.engine === 'runtime') {
+    if (!opts.channelRuntime) {
+      throw new ConfigError([
+        `channels.dingtalk-ai${account.accountId === 'default' ? '' : `.accounts.${account.accountId}`}.engine is "runtime", but ${host.name} gave this plugin no channel reply runtime: set engine to "gateway"`,
+      ]);
+    }
+    return new RuntimeEngine({ runtime: opts.channelRuntime, cfg: opts.cfg ?? {}, accountId: account.accountId, agentId: account.gateway.agentId, directPeerKind: host.directPeerKind, log: opts.log });
+  }
+  return new GatewayEngine({
+    url: account.gateway.url,
+    credential: account.gateway.credential,
+    model: host.model(account.gateway.agentId),
+    sessionHeaders: host.sessionHeaders,
+    idleTimeoutMs: account.gateway.idleTimeoutMs,
+  });
 }

@@ -99,16 +99,18 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
 
   let answerText = '';
   try {
-    const deltas = deps.engine.reply({
+    const chunks = deps.engine.reply({
       sessionKey: session.key,
       text: userPrompt(msg, lang, inbound.prompts),
       images: inbound.images,
       systemPrompts: [deps.media.systemPrompt, account.systemPrompt].filter((p): p is string => !!p),
       sender: { id: msg.senderStaffId ?? msg.senderId, name: msg.senderNick },
+      conversation: { type: msg.isGroup ? 'group' : 'direct', id: msg.conversationId, title: msg.conversationTitle },
+      messageId: msg.msgId,
       signal: deps.signal,
     });
-    for await (const delta of deltas) {
-      answerText += delta;
+    for await (const chunk of chunks) {
+      answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
       card?.update(visible(answerText));
     }
   } catch (err) {

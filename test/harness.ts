@@ -12,6 +12,7 @@ import { OPENCLAW, type HostFlavor } from '../src/host.ts';
 import { AppBudget } from '../src/dingtalk/budget.ts';
 import { MemoryStore, type StateStore } from '../src/store.ts';
 import type { StreamStatus } from '../src/stream.ts';
+import type { ChannelReplyRuntime } from '../src/reply/runtime.ts';
 import { startFakeDingTalk, type FakeDingTalk, type FakeOptions } from './fake-dingtalk/index.ts';
 import { startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 
@@ -44,6 +45,8 @@ export interface HarnessOptions {
   host?: HostFlavor;
   /** Clock of the session manager. */
   now?: () => number;
+  /** The host's channel reply runtime (for `engine: "runtime"`). */
+  channelRuntime?: ChannelReplyRuntime;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -91,6 +94,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       backoffMinMs: 50,
       budget,
       now: opts.now,
+      channelRuntime: opts.channelRuntime,
     });
     await fake.waitFor(() => fake.conns.length > connectionsBefore && fake.openConnections() > 0, { timeoutMs: 5000 });
   };

@@ -1,7 +1,8 @@
 /**
- * The ReplyEngine seam: given a user's turn and its session, produce the answer as text deltas.
- * Today's engine calls the gateway's OpenAI-compatible endpoint (./gateway.ts). An in-process engine
- * that uses the host's own channel runtime (senders as ordinary users, not the owner) fits beside it.
+ * The ReplyEngine seam: given a user's turn and its session, produce the answer as text chunks.
+ * Two engines: the gateway's OpenAI-compatible endpoint (./gateway.ts: every sender acts as the gateway's
+ * owner) and the host's in-process channel reply runtime (./runtime.ts: senders are ordinary senders under
+ * the host's pairing, allowlists and tool policy).
  */
 
 export interface ReplyImage {
@@ -21,13 +22,20 @@ export interface ReplyRequest {
   /** System prompts for this turn, in order. */
   systemPrompts: string[];
   sender: { id: string; name?: string };
+  /** Where the message was written: a DM with the sender, or a group (DingTalk openConversationId). */
+  conversation: { type: 'direct' | 'group'; id: string; title?: string };
+  /** DingTalk msgId of the user's message. */
+  messageId: string;
   signal: AbortSignal;
 }
 
+/** A text delta to append, or the whole answer so far (it replaces what was shown: the host rewrote its text). */
+export type ReplyChunk = string | { snapshot: string };
+
 export interface ReplyEngine {
   readonly name: string;
-  /** Yields text deltas; throws ReplyError when no answer can be produced. */
-  reply(req: ReplyRequest): AsyncIterable<string>;
+  /** Yields text chunks and ends when the turn is over; throws ReplyError when no answer can be produced. */
+  reply(req: ReplyRequest): AsyncIterable<ReplyChunk>;
 }
 
 export type ReplyErrorKind =

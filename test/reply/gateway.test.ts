@@ -16,7 +16,7 @@ function engine(over: Partial<ConstructorParameters<typeof GatewayEngine>[0]> = 
 }
 
 function request(over: Partial<ReplyRequest> = {}): ReplyRequest {
-  return { sessionKey: 'dingtalk-ai:default:dm:u1:abc', text: '你好', images: [], systemPrompts: ['sys A', 'sys B'], sender: { id: 'u1' }, signal: new AbortController().signal, ...over };
+  return { sessionKey: 'dingtalk-ai:default:dm:u1:abc', text: '你好', images: [], systemPrompts: ['sys A', 'sys B'], sender: { id: 'u1' }, conversation: { type: 'direct', id: 'cid1' }, messageId: 'm1', signal: new AbortController().signal, ...over };
 }
 
 async function collect(it: AsyncIterable<string>): Promise<string> {
