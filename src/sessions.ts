@@ -1,6 +1,8 @@
 /**
  * Which gateway session a DingTalk message belongs to: one per DM sender, one per group (or per sender
- * in a group), renewed after `sessionTimeout` of inactivity or by a reset command. Persisted in the store.
+ * in a group), renewed after `sessionTimeout` of inactivity or by a reset command. Persisted in the store
+ * with the session timeout as TTL: a record the timeout has made dead is gone from the store too, so
+ * state grows with the conversations of the last timeout, not with everyone who ever wrote.
  */
 import { randomBytes } from 'node:crypto';
 import { stripLeadingMention, type InboundMessage } from './inbound.ts';
@@ -56,7 +58,7 @@ export class Sessions {
     const rec = await this.opts.store.get<SessionRecord>('sessions', this.storeKey(conv));
     const fresh = rec !== undefined && now - rec.lastActiveAt <= this.opts.timeoutMs;
     const id = fresh ? rec.id : newId();
-    await this.opts.store.set<SessionRecord>('sessions', this.storeKey(conv), { id, lastActiveAt: now });
+    await this.save(conv, { id, lastActiveAt: now });
     return { key: this.sessionKey(conv, id), isNew: !fresh };
   }
 
@@ -64,8 +66,13 @@ export class Sessions {
   async reset(msg: InboundMessage): Promise<Session> {
     const conv = this.conversationKey(msg);
     const id = newId();
-    await this.opts.store.set<SessionRecord>('sessions', this.storeKey(conv), { id, lastActiveAt: this.now() });
+    await this.save(conv, { id, lastActiveAt: this.now() });
     return { key: this.sessionKey(conv, id), isNew: true };
+  }
+
+  /** Kept one millisecond past the timeout: the record outlives the last moment `touch` calls it fresh. */
+  private save(conv: string, rec: SessionRecord): Promise<void> {
+    return this.opts.store.set<SessionRecord>('sessions', this.storeKey(conv), rec, this.opts.timeoutMs + 1);
   }
 
   private storeKey(conv: string): string {

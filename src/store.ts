@@ -1,22 +1,36 @@
 /**
  * State that must survive restarts (sessions, dedupe claims) behind one small interface. The file store
- * is the default; a shared store (Redis) can implement the same interface for several instances.
+ * is the default; a shared store (Redis) can implement the same interface for several instances — each
+ * method's contract below names the Redis command it corresponds to.
  *
- * The file store shards keys over a fixed number of JSON files so that memory stays bounded with many
- * senders: only recently used shards are held in memory, the rest are read back on demand. Writes are
- * coalesced per shard and land atomically (temp file + rename).
+ * Cost stays bounded by what is alive, not by everyone who ever wrote: every record the plugin keeps
+ * per sender carries a TTL (sessions: the session timeout; dedupe claims: 10 min), expired records are
+ * never loaded, never written back and swept from memory, and the per-message cost does not depend on
+ * how many records exist (see the file store below).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 
+/**
+ * Namespaced key/value state with per-record expiry. Values must be JSON-serialisable (a shared store
+ * keeps them as JSON). Keys and namespaces are opaque strings; namespaces are `[a-z0-9-]+`.
+ */
 export interface StateStore {
+  /** The value, or `undefined` when absent or expired (Redis `GET ns:key`). */
   get<T>(ns: string, key: string): Promise<T | undefined>;
+  /**
+   * Store a value, replacing any previous one; with `ttlMs` the record is gone `ttlMs` after this call,
+   * without it the record lives until deleted (Redis `SET ns:key v [PX ttlMs]`).
+   */
   set<T>(ns: string, key: string, value: T, ttlMs?: number): Promise<void>;
+  /** Remove the record if present (Redis `DEL ns:key`). */
   delete(ns: string, key: string): Promise<void>;
-  /** Set only if absent (or expired). True when this caller got the claim. */
+  /**
+   * Atomic set-if-absent: true for exactly one of any number of concurrent callers while the record
+   * lives; it expires `ttlMs` after the winning call (Redis `SET ns:key 1 NX PX ttlMs`).
+   */
   claim(ns: string, key: string, ttlMs: number): Promise<boolean>;
-  /** Write everything pending (call on stop). */
+  /** Resolves when everything written so far is durable in the backing store (call on stop). */
   flush(): Promise<void>;
 }
 
@@ -26,143 +40,188 @@ interface Entry {
   exp?: number;
 }
 
-type Shard = Map<string, Entry>;
+const live = (e: Entry | undefined, now: number): e is Entry => e !== undefined && (e.exp === undefined || e.exp > now);
+
+/** One namespace of the file store: all its live records in memory, its journal on disk. */
+interface Space {
+  ns: string;
+  file: string;
+  map: Map<string, Entry>;
+  /** Changes since the last append: the entry, or null for a deletion. */
+  pending: Map<string, Entry | null>;
+  /** Records in the journal file (live or not): decides when to compact. */
+  journalRecords: number;
+  /** The journal does not end with a newline (a write torn by a crash): the next append starts one. */
+  tornTail: boolean;
+  /** Appends and compactions of this namespace, one after the other. */
+  chain: Promise<void>;
+  nextSweepAt: number;
+}
 
 export interface FileStoreOptions {
   dir: string;
-  shards?: number;
-  /** How many shards may be held in memory at once. */
-  maxShardsInMemory?: number;
-  /** Writes to one shard within this window go out as one file write. */
+  /** Changes within this window go out as one append per namespace. */
   writeDelayMs?: number;
+  /** How often expired records are swept from memory. */
+  sweepIntervalMs?: number;
   now?: () => number;
   onError?: (err: unknown) => void;
 }
 
+/**
+ * One append-only journal per namespace (`<ns>.jsonl`, one JSON array per line: `[key, value]`,
+ * `[key, value, expiresAtMs]`, or `[key]` for a deletion; the last line of a key wins). A namespace is
+ * read once, on first use, skipping expired records; after that every operation is a Map lookup, and a
+ * write costs one short line in a coalesced append (no whole-file rewrite per change). When the journal
+ * holds more than twice the live records (+1,000), it is rewritten with only the live ones (temp file +
+ * rename, so a crash leaves the old or the new journal, never a mix). A line torn by a crash is skipped.
+ *
+ * Memory and disk are proportional to the live records: with TTLs on everything per-sender this is the
+ * senders of the last session timeout, not everyone who ever wrote. Folders written by the earlier
+ * sharded format (`<ns>-NNN.json`) are imported on first use and removed.
+ *
+ * One process per folder: the store is not shared between processes (see README, one robot in one place).
+ */
 export class FileStore implements StateStore {
   private readonly dir: string;
-  private readonly shardCount: number;
-  private readonly maxInMemory: number;
   private readonly writeDelayMs: number;
+  private readonly sweepIntervalMs: number;
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
-  /** Insertion order = least recently used first. */
-  private readonly loaded = new Map<string, Shard>();
-  private readonly loading = new Map<string, Promise<Shard>>();
-  private readonly dirty = new Set<string>();
-  private readonly writing = new Map<string, Promise<void>>();
+  private readonly spaces = new Map<string, Promise<Space>>();
+  private readonly dirty = new Set<Space>();
   private timer: NodeJS.Timeout | undefined;
   private dirReady: Promise<unknown> | undefined;
 
   constructor(opts: FileStoreOptions) {
     this.dir = opts.dir;
-    this.shardCount = opts.shards ?? 64;
-    this.maxInMemory = opts.maxShardsInMemory ?? 16;
     this.writeDelayMs = opts.writeDelayMs ?? 200;
+    this.sweepIntervalMs = opts.sweepIntervalMs ?? 60_000;
     this.now = opts.now ?? Date.now;
     this.onError = opts.onError ?? (() => {});
   }
 
   async get<T>(ns: string, key: string): Promise<T | undefined> {
-    const shard = await this.shard(ns, key);
-    const e = shard.get(key);
-    if (!e) return undefined;
-    if (e.exp !== undefined && e.exp <= this.now()) {
-      shard.delete(key);
-      return undefined;
-    }
-    return e.v as T;
+    const sp = await this.space(ns);
+    const e = sp.map.get(key);
+    if (live(e, this.now())) return e.v as T;
+    // Expired: its expiry is already in the journal, nothing to write.
+    if (e) sp.map.delete(key);
+    return undefined;
   }
 
   async set<T>(ns: string, key: string, value: T, ttlMs?: number): Promise<void> {
-    const shard = await this.shard(ns, key);
-    shard.set(key, ttlMs === undefined ? { v: value } : { v: value, exp: this.now() + ttlMs });
-    this.markDirty(this.shardName(ns, key), shard);
+    this.put(await this.space(ns), key, ttlMs === undefined ? { v: value } : { v: value, exp: this.now() + ttlMs });
   }
 
   async delete(ns: string, key: string): Promise<void> {
-    const shard = await this.shard(ns, key);
-    if (shard.delete(key)) this.markDirty(this.shardName(ns, key), shard);
+    const sp = await this.space(ns);
+    if (!sp.map.delete(key)) return;
+    sp.pending.set(key, null);
+    this.markDirty(sp);
   }
 
   async claim(ns: string, key: string, ttlMs: number): Promise<boolean> {
-    const shard = await this.shard(ns, key);
-    const e = shard.get(key);
-    if (e && (e.exp === undefined || e.exp > this.now())) return false;
-    shard.set(key, { v: 1, exp: this.now() + ttlMs });
-    this.markDirty(this.shardName(ns, key), shard);
+    const sp = await this.space(ns);
+    // From here on synchronous: no other caller can run between the check and the set.
+    const now = this.now();
+    if (live(sp.map.get(key), now)) return false;
+    this.put(sp, key, { v: 1, exp: now + ttlMs });
     return true;
   }
 
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const names = [...this.dirty];
+    const spaces = [...this.dirty];
     this.dirty.clear();
-    await Promise.all(names.map((n) => this.write(n)));
-    await Promise.all([...this.writing.values()]);
+    await Promise.all(spaces.map((sp) => this.write(sp)));
+    // Loads and writes started before this call, also of namespaces that had nothing pending.
+    await Promise.all([...this.spaces.values()].map((p) => p.then((sp) => sp.chain).catch(() => {})));
   }
 
-  private shardName(ns: string, key: string): string {
-    const h = createHash('sha1').update(key).digest().readUInt32BE(0) % this.shardCount;
-    return `${ns}-${h.toString().padStart(3, '0')}`;
+  private put(sp: Space, key: string, e: Entry): void {
+    sp.map.set(key, e);
+    sp.pending.set(key, e);
+    this.markDirty(sp);
   }
 
-  private async shard(ns: string, key: string): Promise<Shard> {
-    const name = this.shardName(ns, key);
-    const hit = this.loaded.get(name);
-    if (hit) {
-      this.loaded.delete(name);
-      this.loaded.set(name, hit);
-      return hit;
-    }
-    let p = this.loading.get(name);
+  private space(ns: string): Promise<Space> {
+    let p = this.spaces.get(ns);
     if (!p) {
-      p = this.read(name).finally(() => this.loading.delete(name));
-      this.loading.set(name, p);
+      if (!/^[a-z0-9-]+$/i.test(ns)) throw new Error(`state namespace ${JSON.stringify(ns)} must match [a-z0-9-]+`);
+      p = this.load(ns);
+      this.spaces.set(ns, p);
     }
-    const shard = this.loaded.get(name) ?? (await p);
-    if (!this.loaded.has(name)) {
-      this.loaded.set(name, shard);
-      this.evict(name);
-    }
-    return shard;
+    return p;
   }
 
-  private async read(name: string): Promise<Shard> {
-    // A write of this shard may still be on its way to disk.
-    await this.writing.get(name);
-    const shard: Shard = new Map();
-    let text: string;
+  private async load(ns: string): Promise<Space> {
+    const file = join(this.dir, `${ns}.jsonl`);
+    const sp: Space = { ns, file, map: new Map(), pending: new Map(), journalRecords: 0, tornTail: false, chain: Promise.resolve(), nextSweepAt: this.now() + this.sweepIntervalMs };
+    let text: string | undefined;
     try {
-      text = await readFile(join(this.dir, `${name}.json`), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(err);
-      return shard;
     }
+    const now = this.now();
+    if (text !== undefined) {
+      const lines = text.split('\n');
+      sp.tornTail = text.length > 0 && !text.endsWith('\n');
+      let bad = 0;
+      lines.forEach((line, i) => {
+        if (!line) return;
+        sp.journalRecords++;
+        let rec: unknown;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          // The last line may be torn by a crash mid-append: expected, not worth a report.
+          if (!(i === lines.length - 1 && sp.tornTail)) bad++;
+          return;
+        }
+        if (!Array.isArray(rec) || typeof rec[0] !== 'string') return void bad++;
+        const [key, v, exp] = rec as [string, unknown, unknown];
+        if (rec.length === 1) sp.map.delete(key);
+        else if (typeof exp === 'number' && exp <= now) sp.map.delete(key);
+        else sp.map.set(key, typeof exp === 'number' ? { v, exp } : { v });
+      });
+      if (bad) this.onError(new Error(`state file ${ns}.jsonl: ${bad} unreadable line(s) ignored`));
+    } else {
+      await this.importSharded(sp, now);
+    }
+    // A torn tail is rewritten away at once: later appends would otherwise leave it mid-file.
+    if (sp.tornTail || sp.journalRecords > 2 * sp.map.size + 1000) this.enqueue(sp, () => this.compact(sp));
+    return sp;
+  }
+
+  /** The earlier format: `<ns>-NNN.json` objects of `{ key: { v, exp? } }`. Imported once, then removed. */
+  private async importSharded(sp: Space, now: number): Promise<void> {
+    let names: string[];
     try {
-      const now = this.now();
-      for (const [k, e] of Object.entries(JSON.parse(text) as Record<string, Entry>)) {
-        if (e.exp === undefined || e.exp > now) shard.set(k, e);
+      names = (await readdir(this.dir)).filter((f) => new RegExp(`^${sp.ns}-\\d{3}\\.json$`).test(f));
+    } catch {
+      return;
+    }
+    if (names.length === 0) return;
+    for (const name of names) {
+      try {
+        for (const [k, e] of Object.entries(JSON.parse(await readFile(join(this.dir, name), 'utf8')) as Record<string, Entry>)) {
+          if (live(e, now)) sp.map.set(k, e.exp === undefined ? { v: e.v } : { v: e.v, exp: e.exp });
+        }
+      } catch (err) {
+        this.onError(new Error(`state file ${name} could not be imported and was ignored: ${(err as Error).message}`));
       }
-    } catch (err) {
-      this.onError(new Error(`state file ${name}.json is corrupt and was ignored: ${(err as Error).message}`));
     }
-    return shard;
+    this.enqueue(sp, async () => {
+      await this.compact(sp);
+      await Promise.all(names.map((n) => unlink(join(this.dir, n)).catch(() => {})));
+    });
   }
 
-  /** Drop the least recently used clean shards; dirty ones stay until written. */
-  private evict(keep?: string): void {
-    for (const name of this.loaded.keys()) {
-      if (this.loaded.size <= this.maxInMemory) return;
-      if (name !== keep && !this.dirty.has(name) && !this.writing.has(name)) this.loaded.delete(name);
-    }
-  }
-
-  private markDirty(name: string, shard: Shard): void {
-    // The caller may hold a shard that was evicted meanwhile: put it back so the write sees it.
-    if (!this.loaded.has(name)) this.loaded.set(name, shard);
-    this.dirty.add(name);
+  private markDirty(sp: Space): void {
+    this.dirty.add(sp);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush().catch(this.onError);
@@ -170,31 +229,62 @@ export class FileStore implements StateStore {
     this.timer.unref?.();
   }
 
-  private async write(name: string): Promise<void> {
-    const previous = this.writing.get(name) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      const shard = this.loaded.get(name);
-      if (!shard) return;
-      this.dirReady ??= mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await this.dirReady;
+  private enqueue(sp: Space, step: () => Promise<void>): Promise<void> {
+    const next = sp.chain.then(step).catch(this.onError);
+    sp.chain = next;
+    return next;
+  }
+
+  private write(sp: Space): Promise<void> {
+    return this.enqueue(sp, async () => {
+      if (sp.pending.size === 0) return;
+      const changes = [...sp.pending];
+      sp.pending.clear();
+      const lines = changes.map(([k, e]) => line(k, e));
+      await this.ensureDir();
+      await appendFile(sp.file, (sp.tornTail ? '\n' : '') + lines.join(''), { mode: 0o600 });
+      sp.tornTail = false;
+      sp.journalRecords += lines.length;
       const now = this.now();
-      const obj: Record<string, Entry> = {};
-      for (const [k, e] of shard) if (e.exp === undefined || e.exp > now) obj[k] = e;
-      const file = join(this.dir, `${name}.json`);
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, JSON.stringify(obj), { mode: 0o600 });
-      await rename(tmp, file);
+      if (now >= sp.nextSweepAt) {
+        sp.nextSweepAt = now + this.sweepIntervalMs;
+        for (const [k, e] of sp.map) if (!live(e, now)) sp.map.delete(k);
+      }
+      if (sp.journalRecords > 2 * sp.map.size + 1000) await this.compact(sp);
     });
-    const tracked = next.catch(this.onError).finally(() => {
-      if (this.writing.get(name) === tracked) this.writing.delete(name);
-      this.evict();
+  }
+
+  /** Rewrite the journal with only the live records. */
+  private async compact(sp: Space): Promise<void> {
+    const now = this.now();
+    const lines: string[] = [];
+    for (const [k, e] of sp.map) {
+      if (live(e, now)) lines.push(line(k, e));
+      else sp.map.delete(k);
+    }
+    await this.ensureDir();
+    const tmp = `${sp.file}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, lines.join(''), { mode: 0o600 });
+    await rename(tmp, sp.file);
+    sp.journalRecords = lines.length;
+    sp.tornTail = false;
+  }
+
+  private ensureDir(): Promise<unknown> {
+    this.dirReady ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).catch((err) => {
+      this.dirReady = undefined;
+      throw err;
     });
-    this.writing.set(name, tracked);
-    await tracked;
+    return this.dirReady;
   }
 }
 
-/** In-memory store with the same semantics, for tests and for `stateDir: false`-like setups. */
+function line(key: string, e: Entry | null): string {
+  if (e === null) return `${JSON.stringify([key])}\n`;
+  return `${JSON.stringify(e.exp === undefined ? [key, e.v ?? null] : [key, e.v ?? null, e.exp])}\n`;
+}
+
+/** In-memory store with the same contract (tests, and a template for other stores). */
 export class MemoryStore implements StateStore {
   private readonly data = new Map<string, Entry>();
   private readonly now: () => number;
@@ -204,9 +294,11 @@ export class MemoryStore implements StateStore {
   }
 
   async get<T>(ns: string, key: string): Promise<T | undefined> {
-    const e = this.data.get(`${ns}\0${key}`);
-    if (!e || (e.exp !== undefined && e.exp <= this.now())) return undefined;
-    return e.v as T;
+    const k = `${ns}\0${key}`;
+    const e = this.data.get(k);
+    if (live(e, this.now())) return e.v as T;
+    if (e) this.data.delete(k);
+    return undefined;
   }
 
   async set<T>(ns: string, key: string, value: T, ttlMs?: number): Promise<void> {
@@ -218,8 +310,11 @@ export class MemoryStore implements StateStore {
   }
 
   async claim(ns: string, key: string, ttlMs: number): Promise<boolean> {
-    if ((await this.get(ns, key)) !== undefined) return false;
-    await this.set(ns, key, 1, ttlMs);
+    // Check and set with no await between them: atomic on the event loop.
+    const k = `${ns}\0${key}`;
+    const now = this.now();
+    if (live(this.data.get(k), now)) return false;
+    this.data.set(k, { v: 1, exp: now + ttlMs });
     return true;
   }
 

@@ -10,7 +10,7 @@ import { createLogger } from '../src/log.ts';
 import { monitorAccount } from '../src/monitor.ts';
 import { OPENCLAW, type HostFlavor } from '../src/host.ts';
 import { AppBudget } from '../src/dingtalk/budget.ts';
-import { MemoryStore, type StateStore } from '../src/store.ts';
+import { FileStore, type StateStore } from '../src/store.ts';
 import type { StreamStatus } from '../src/stream.ts';
 import type { ChannelReplyRuntime } from '../src/reply/runtime.ts';
 import { startFakeDingTalk, type FakeDingTalk, type FakeOptions } from './fake-dingtalk/index.ts';
@@ -21,6 +21,7 @@ export interface Harness {
   gw: FakeGateway;
   logs: string[];
   statuses: StreamStatus[];
+  /** The store of the running account: `opts.store`, else a FileStore in the state folder as in production (a new one per start). */
   store: StateStore;
   /** The host state folder the account runs with (temp). */
   stateDir: string;
@@ -54,16 +55,19 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const gw = await startFakeGateway({ token: 'gw-token' });
   const logs: string[] = [];
   const statuses: StreamStatus[] = [];
-  const store = opts.store ?? new MemoryStore();
   const stateDir = await mkdtemp(join(tmpdir(), 'dt-state-'));
+  // The store production uses (monitorAccount's default folder), so races and restarts behave as they would there.
+  const openStore = () => opts.store ?? new FileStore({ dir: join(stateDir, 'dingtalk-ai', 'default'), onError: (err) => logs.push(`WARN state store: ${String(err)}`) });
+  let store = openStore();
+  let running: Promise<void> | undefined;
   // One budget per harness (the real one is process-wide per app; tests must not share its quota switch).
   const budget = opts.budget ?? new AppBudget();
   const hostLog = { info: (m: string) => logs.push(`INFO ${m}`), warn: (m: string) => logs.push(`WARN ${m}`), error: (m: string) => logs.push(`ERROR ${m}`) };
   let controller = new AbortController();
-  let running: Promise<void> = Promise.resolve();
 
   const start = async () => {
     controller = new AbortController();
+    if (running !== undefined) store = openStore();
     const account = resolveAccount(
       {
         channels: {
@@ -105,7 +109,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     gw,
     logs,
     statuses,
-    store,
+    get store() {
+      return store;
+    },
     stateDir,
     stop: async () => {
       controller.abort();

@@ -5,12 +5,13 @@
  *
  *   npm run bench                      # full run (about 7 minutes on 2 cores)
  *   npm run bench -- --quick           # short smoke run (about 30 s)
- *   npm run bench -- --runs 5 --latencies 0,60,150 --sections answers,load,cpu,heap
+ *   npm run bench -- --runs 5 --latencies 0,60,150 --sections answers,load,cpu,heap,state
  *
  * Options (defaults in parseOptions): --runs N · --quick · --sections answers,load,cpu,heap · --latencies 0,60 (ms per
  * DingTalk call) · --lengths 5,30,120 (s of token flow) · --per-length 3 · --rate 20 (tokens/s) · --token-chars 4 ·
  * --conversations 200 · --load-latency 60 · --load-qps 20 · --load-min 10 · --load-max 30 (s) · --load-spread 0 (s) ·
- * --cpu-conversations 30 · --cpu-seconds 30 · --cpu-burst-chunks 2400 · --senders 100000 · --verbose (child output).
+ * --cpu-conversations 30 · --cpu-seconds 30 · --cpu-burst-chunks 2400 · --senders 100000 · --state-senders 1000,100000 ·
+ * --state-rate 100 (messages/s) · --state-seconds 20 · --verbose (child output).
  * (Flags vite-node itself knows — --root, --config, --mode, --watch, --script, --options, --help — are not used.)
  *
  * Every measurement runs in a child process of its own (the same runner, this file, `--child <task>`), so that
@@ -61,6 +62,10 @@ interface Options {
   cpuSeconds: number;
   cpuBurstChunks: number;
   senders: number;
+  /** Section 5: known senders per row, messages/s and seconds of the paced run. */
+  stateSenders: number[];
+  stateRate: number;
+  stateSeconds: number;
   verbose: boolean;
 }
 
@@ -85,7 +90,7 @@ function parseOptions(argv: string[]): Options {
   return {
     runs: Math.max(1, Math.round(num('runs', quick ? 1 : 3))),
     quick,
-    sections: value('sections')?.split(',') ?? ['answers', 'load', 'cpu', 'heap'],
+    sections: value('sections')?.split(',') ?? ['answers', 'load', 'cpu', 'heap', 'state'],
     latencies: list('latencies', [0, 60]),
     lengths: list('lengths', quick ? [5] : [5, 30, 120]),
     perLength: Math.max(1, Math.round(num('per-length', quick ? 2 : 3))),
@@ -101,6 +106,9 @@ function parseOptions(argv: string[]): Options {
     cpuSeconds: num('cpu-seconds', quick ? 5 : 30),
     cpuBurstChunks: Math.round(num('cpu-burst-chunks', quick ? 600 : 2400)),
     senders: Math.round(num('senders', quick ? 10_000 : 100_000)),
+    stateSenders: list('state-senders', [1_000, 100_000]),
+    stateRate: num('state-rate', 100),
+    stateSeconds: num('state-seconds', quick ? 5 : 20),
     verbose: flag('verbose'),
   };
 }
@@ -318,7 +326,8 @@ type Task =
   | { kind: 'load'; run: number; conversations: number; latencyMs: number; qps: number; minS: number; maxS: number; spreadS: number; rate: number; tokenChars: number }
   | { kind: 'cpu'; mode: 'paced' | 'burst'; conversations: number; chunks: number; rate: number; tokenChars: number }
   | { kind: 'gateway' }
-  | { kind: 'heap'; senders: number };
+  | { kind: 'heap'; senders: number }
+  | { kind: 'state'; senders: number; rate: number; seconds: number };
 
 async function benchHarness(latencyMs: number, rateLimit?: { perApiQps: number }, gatewayUrl?: string): Promise<Harness> {
   return startHarness({
@@ -517,6 +526,72 @@ async function taskHeap(t: Extract<Task, { kind: 'heap' }>) {
   }
 }
 
+/**
+ * State cost per message with many known senders: a store folder already holding `senders` sessions (written
+ * by an earlier store, as after a restart), then `rate` messages/s for `seconds` from random known senders,
+ * each going through what the pipeline does with state (dedupe.firstSeen + Sessions.touch). CPU is the whole
+ * process (background writes included) after a first message (the start-up read, reported apart); latency is
+ * per message (both calls).
+ */
+async function taskState(t: Extract<Task, { kind: 'state' }>) {
+  const dir = await mkdtemp(join(tmpdir(), 'dt-bench-state-'));
+  const timeoutMs = 30 * 60_000;
+  const msgOf = (i: number, n: number) => {
+    const staffId = `staff${i.toString(36).padStart(6, '0')}`;
+    return { msgId: `msg${i}-${n}`, senderId: `$:LWCP_v1:$${staffId}`, senderStaffId: staffId, isGroup: false, conversationId: `cidDM${staffId}` } as unknown as InboundMessage;
+  };
+  try {
+    const seed = new FileStore({ dir });
+    const seedSessions = new Sessions({ accountId: 'default', store: seed, timeoutMs, groupScope: 'group' });
+    const seedDedupe = createDedupe(seed);
+    const s0 = performance.now();
+    for (let i = 0; i < t.senders; i++) {
+      const msg = msgOf(i, 0);
+      await seedDedupe.firstSeen('default', msg.msgId);
+      await seedSessions.touch(msg);
+    }
+    await seed.flush();
+    const seedMs = performance.now() - s0;
+
+    const store = new FileStore({ dir });
+    const sessions = new Sessions({ accountId: 'default', store, timeoutMs, groupScope: 'group' });
+    const dedupe = createDedupe(store);
+    // The first use after a start reads what the folder holds: measured apart from the steady state.
+    const l0 = performance.now();
+    await dedupe.firstSeen('default', 'warm-up');
+    await sessions.touch(msgOf(0, 0));
+    const firstUseMs = performance.now() - l0;
+    const total = Math.round(t.rate * t.seconds);
+    const latencies: number[] = [];
+    let rng = 0x2545f491;
+    const random = () => ((rng = (rng * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    global.gc?.();
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    for (let n = 1; n <= total; n++) {
+      const due = wall0 + (n * 1000) / t.rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const msg = msgOf(Math.floor(random() * t.senders), n);
+      const m0 = performance.now();
+      if (!(await dedupe.firstSeen('default', msg.msgId))) throw new Error('dedupe refused a new message');
+      const s = await sessions.touch(msg);
+      latencies.push(performance.now() - m0);
+      if (s.isNew) throw new Error('a known sender got a new session');
+    }
+    await store.flush();
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - wall0;
+    const files = await readdir(dir);
+    let diskBytes = 0;
+    for (const f of files) diskBytes += (await stat(join(dir, f))).size;
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    return { senders: t.senders, messages: total, rate: t.rate, seedMs, firstUseMs, cpuMs, wallMs, cpuPerMessageMs: cpuMs / total, coreShare: cpuMs / wallMs, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies), files: files.length, diskMB: diskBytes / 2 ** 20 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Processes
 
@@ -583,6 +658,7 @@ async function runChild(task: Task, resultFile: string): Promise<void> {
     case 'cpu': result = await taskCpu(task); break;
     case 'gateway': return taskGateway(task, resultFile);
     case 'heap': result = await taskHeap(task); break;
+    case 'state': result = await taskState(task); break;
   }
   loop.disable();
   const envelope: Envelope = { result, processWarnings, loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) } };
@@ -618,6 +694,7 @@ type AnswersResult = Awaited<ReturnType<typeof taskAnswers>>;
 type LoadResult = Awaited<ReturnType<typeof taskLoad>>;
 type CpuResult = Awaited<ReturnType<typeof taskCpu>>;
 type HeapResult = Awaited<ReturnType<typeof taskHeap>>;
+type StateResult = Awaited<ReturnType<typeof taskState>>;
 
 function table(rows: string[][], align?: Array<'l' | 'r'>): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -701,6 +778,14 @@ async function main(): Promise<void> {
   }
   if (o.sections.includes('heap')) {
     for (let run = 0; run < o.runs; run++) heapRuns.push(await inChild<HeapResult>({ kind: 'heap', senders: o.senders }, `heap run=${run + 1}`));
+  }
+  const stateRuns: StateResult[] = [];
+  if (o.sections.includes('state')) {
+    for (let run = 0; run < o.runs; run++) {
+      for (const senders of o.stateSenders) {
+        stateRuns.push(await inChild<StateResult>({ kind: 'state', senders, rate: o.stateRate, seconds: o.stateSeconds }, `state senders=${senders} run=${run + 1}`));
+      }
+    }
   }
 
   // ---- 1 + 2: per answer
@@ -841,7 +926,7 @@ async function main(): Promise<void> {
     out.push(table(rows));
   }
   if (heapRuns.length) {
-    out.push(`heap: Sessions.touch + createDedupe(store).firstSeen on a FileStore (temp dir, defaults: 64 shards/ns, 16 in memory) for ${o.senders.toLocaleString('en')} distinct senders, gc before/after, after store.flush()`);
+    out.push(`heap: Sessions.touch + createDedupe(store).firstSeen on a FileStore (temp dir, defaults) for ${o.senders.toLocaleString('en')} distinct senders, gc before/after, after store.flush()`);
     const rows: string[][] = [['run', 'heap before MB', 'heap after MB', 'growth after flush MB', 'growth before flush MB (gc)', 'peak growth MB (sampled, incl. garbage)', 'loop s', 'µs / message', 'state files', 'on disk MB']];
     heapRuns.forEach((r, i) =>
       rows.push([`${i + 1}`, f1(r.beforeMB), f1(r.afterMB), f1(r.growthMB), f1(r.unflushedGrowthMB), f1(r.peakGrowthMB), f1(r.loopMs / 1000), f1((r.loopMs * 1000) / r.senders), `${r.files}`, f1(r.diskMB)]),
@@ -849,6 +934,20 @@ async function main(): Promise<void> {
     out.push(table(rows));
     const growth = overRuns(heapRuns, (r) => r.growthMB);
     verdicts.push({ target: `session-layer heap growth for ${o.senders.toLocaleString('en')} senders`, figure: `${f1(growth)} MB (before flush ${f1(overRuns(heapRuns, (r) => r.unflushedGrowthMB))} MB)`, limit: '≤ 50 MB', ok: growth <= 50 });
+  }
+
+  // ---- 5: state cost per message
+  if (stateRuns.length) {
+    out.push('', `5) state cost per message with many known senders: a FileStore folder holding N senders' sessions (written by an earlier store), then ${o.stateRate} messages/s for ${o.stateSeconds} s from random known senders, each dedupe.firstSeen + Sessions.touch (CPU: whole process incl. background writes, after a first message whose start-up read is shown apart)`);
+    const rows: string[][] = [['known senders', 'run', 'messages', 'CPU ms / message', 'share of a core', 'p50 ms', 'p99 ms', 'max ms', 'first message ms', 'seed s', 'state files', 'on disk MB']];
+    for (const senders of o.stateSenders) {
+      const rs = stateRuns.filter((r) => r.senders === senders);
+      rs.forEach((r, i) => rows.push([senders.toLocaleString('en'), `${i + 1}`, `${r.messages}`, r.cpuPerMessageMs.toFixed(3), `${f1(r.coreShare * 100)} %`, r.p50Ms.toFixed(3), r.p99Ms.toFixed(3), f1(r.maxMs), f0(r.firstUseMs), f1(r.seedMs / 1000), `${r.files}`, f1(r.diskMB)]));
+      const cpu = overRuns(rs, (r) => r.cpuPerMessageMs);
+      const p99 = overRuns(rs, (r) => r.p99Ms);
+      verdicts.push({ target: `state: CPU per message / p99 at ${senders.toLocaleString('en')} known senders, ${o.stateRate} msg/s`, figure: `${cpu.toFixed(3)} ms (${f1(overRuns(rs, (r) => r.coreShare * 100))} % of a core) / ${p99.toFixed(2)} ms`, limit: '(figure only)', ok: undefined });
+    }
+    out.push(table(rows));
   }
 
   if (verdicts.length) {
