@@ -12,6 +12,7 @@ import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { monitorAccount } from './monitor.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
+import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
 
 export interface AccountSnapshot {
   accountId: string;
@@ -59,6 +60,9 @@ export type DingTalkChannel = ReturnType<typeof createChannel>;
 export function createChannel(api: PluginApi) {
   const host = detectHost(api);
   const hostLog: HostLogger = api.logger ?? { info: console.log, warn: console.warn, error: console.error };
+  const pairingOf = (accountId: string) => hostPairing(pairingApi(api), host, accountId);
+  const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
+  const resolve = (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support());
 
   return {
     id: CHANNEL_ID,
@@ -73,16 +77,18 @@ export function createChannel(api: PluginApi) {
     },
     capabilities: { chatTypes: ['direct', 'group'] as Array<'direct' | 'group'> },
     configSchema: { schema: CONFIG_SCHEMA, uiHints: UI_HINTS },
+    /** DM pairing: lets `<host> pairing list|approve dingtalk-ai` work (the host checks that the channel declares it). */
+    pairing: PAIRING_ADAPTER,
     config: {
       listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
-      resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID),
+      resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolve(cfg, accountId),
       defaultAccountId: (cfg: HostConfig) => listAccountIds(cfg)[0] ?? DEFAULT_ACCOUNT_ID,
       isEnabled: (account: ResolvedAccount) => account.enabled,
       isConfigured: (account: ResolvedAccount) => account.problems.length === 0,
       unconfiguredReason: (account: ResolvedAccount) => account.problems.join('; '),
       describeAccount: (account: ResolvedAccount): AccountSnapshot => describe(account),
       inspectAccount: (cfg: HostConfig, accountId?: string | null) => {
-        const a = resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID);
+        const a = resolve(cfg, accountId);
         return {
           ...describe(a),
           clientSecretStatus: a.clientSecret ? 'available' : 'missing',
@@ -125,6 +131,7 @@ export function createChannel(api: PluginApi) {
             signal: ctx.abortSignal,
             defaultStateDir: stateDir(api),
             channelRuntime: channelReplyRuntime(ctx.channelRuntime) ?? channelReplyRuntime(hostChannelRuntime(api)),
+            pairing: pairingOf(ctx.accountId),
             onInbound: () => ctx.setStatus({ accountId: ctx.accountId, lastInboundAt: Date.now() }),
             onStatus: (s) =>
               ctx.setStatus({
@@ -149,6 +156,15 @@ export function createChannel(api: PluginApi) {
 
 function describe(account: ResolvedAccount): AccountSnapshot {
   return { accountId: account.accountId, name: account.name, enabled: account.enabled, configured: account.problems.length === 0 };
+}
+
+/** The host's pairing API; asked lazily like the state folder. */
+function pairingApi(api: PluginApi): Partial<HostPairingApi> | undefined {
+  try {
+    return (api.runtime?.channel as { pairing?: Partial<HostPairingApi> } | undefined)?.pairing;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The host's state folder; asked lazily because some registration modes forbid touching the runtime. */

@@ -28,6 +28,26 @@ const accountProperties = {
   streamGatewayUrl: { type: 'string' },
   stateDir: { type: 'string' },
   debug: { type: 'boolean', default: false },
+  dmPolicy: { type: 'string', enum: ['pairing', 'allowlist', 'open', 'disabled'] },
+  allowFrom: { type: 'array', items: { type: 'string' } },
+  groupPolicy: { type: 'string', enum: ['allowlist', 'open', 'disabled'], default: 'allowlist' },
+  groupAllowFrom: { type: 'array', items: { type: 'string' } },
+  requireMention: { type: 'boolean', default: true },
+  groups: {
+    type: 'object',
+    additionalProperties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        allowFrom: { type: 'array', items: { type: 'string' } },
+        requireMention: { type: 'boolean' },
+        systemPrompt: { type: 'string' },
+      },
+    },
+  },
+  refusalMessage: { type: 'string' },
+  stopWords: { type: 'array', items: { type: 'string' } },
 } as const;
 
 export const CONFIG_SCHEMA = {
@@ -77,5 +97,13 @@ export const UI_HINTS: Record<string, UiHint> = {
   streamGatewayUrl: { label: 'Stream gateway URL', help: '默认 ${apiBaseUrl}/v1.0/gateway/connections/open', advanced: true },
   stateDir: { label: '状态目录 State folder', help: '会话状态保存位置，默认在网关状态目录下。Where session state is kept.', advanced: true },
   debug: { label: '调试日志 Debug logs', advanced: true },
+  dmPolicy: { label: '单聊权限 DM policy', help: 'pairing（默认）：陌生人收到配对码，管理员批准后可用；allowlist：仅 allowFrom 中的人；open：所有人（经网关引擎时每个人都拥有网关所有者的全部权限）；disabled：不回答单聊。Who may DM the robot.' },
+  allowFrom: { label: '单聊白名单 DM allowlist', help: '钉钉 userId（staffId）或 senderId，可写 user:<id> / dingtalk:<id>；"*" 表示所有人。DingTalk user ids allowed to DM the robot.' },
+  groupPolicy: { label: '群聊权限 Group policy', help: 'allowlist（默认）：仅 groupAllowFrom 或 groups 中列出的群；open：所有群；disabled：不回答群聊。Which groups the robot answers in.' },
+  groupAllowFrom: { label: '群白名单 Group allowlist', help: '群的 openConversationId（cid…），"*" 表示所有群。openConversationIds of allowed groups.' },
+  requireMention: { label: '群聊需 @机器人 Require mention', help: '默认开启：群里只回答 @机器人 的消息（机器人设为“接收群内所有消息”时也一样）。Answer group messages only when the robot is @-mentioned.' },
+  groups: { label: '按群设置 Per-group settings', help: '键为群的 openConversationId：enabled、allowFrom（群内可用的人）、requireMention、systemPrompt。Per-group overrides.', advanced: true },
+  refusalMessage: { label: '拒绝提示 Refusal message', help: '没有权限的人收到的一句话（每人每小时最多一次）；留空字符串则不回复。Sent to refused senders at most once an hour; "" for silence.', advanced: true },
+  stopWords: { label: '停止词 Stop words', help: '发送这些词会停止正在进行的回答，默认 停止、/stop、stop、取消。Words that stop the answer in progress.', advanced: true },
   accounts: { label: '多个机器人 Accounts', help: '每个键是一个账号 id，未填写的项继承上层配置。Per-robot overrides.', advanced: true },
 };

@@ -4,6 +4,7 @@
  */
 
 import { CONFIG_SCHEMA } from './config-schema.ts';
+import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 
 export const CHANNEL_ID = 'dingtalk-ai';
 export const DEFAULT_ACCOUNT_ID = 'default';
@@ -37,6 +38,14 @@ export interface DingTalkAccountConfig {
   streamGatewayUrl?: string;
   stateDir?: string;
   debug?: boolean;
+  dmPolicy?: DmPolicy;
+  allowFrom?: string[];
+  groupPolicy?: GroupPolicy;
+  groupAllowFrom?: string[];
+  requireMention?: boolean;
+  groups?: Record<string, GroupOverride | undefined>;
+  refusalMessage?: string;
+  stopWords?: string[];
 }
 
 export interface DingTalkChannelConfig extends DingTalkAccountConfig {
@@ -81,6 +90,12 @@ export interface ResolvedAccount {
   streamGatewayUrl: string;
   stateDir: string | undefined;
   debug: boolean;
+  /** Who may talk to the robot (src/policy.ts). */
+  access: AccessPolicy;
+  /** Sent to a refused sender (at most hourly); undefined = the built-in text, '' = silence. */
+  refusalMessage: string | undefined;
+  /** Lower-case words that stop the answer in progress. */
+  stopWords: string[];
   /** Everything wrong with this account, each naming the key to fix. Empty when usable. */
   problems: string[];
 }
@@ -93,6 +108,14 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** What the host offers the plugin beyond the config (decided by channel.ts from the plugin API). */
+export interface HostSupport {
+  /** DM pairing for channel plugins (`api.runtime.channel.pairing`, docs/channels/pairing.md). */
+  pairing: boolean;
+}
+
+export const DEFAULT_STOP_WORDS = ['停止', '/stop', 'stop', '取消'];
 
 export function channelConfig(cfg: HostConfig): DingTalkChannelConfig {
   const section = cfg.channels?.[CHANNEL_ID];
@@ -108,7 +131,7 @@ export function listAccountIds(cfg: HostConfig, env: Env = process.env): string[
   return ids;
 }
 
-export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCOUNT_ID, env: Env = process.env): ResolvedAccount {
+export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCOUNT_ID, env: Env = process.env, host: HostSupport = { pairing: false }): ResolvedAccount {
   const section = channelConfig(cfg);
   const { accounts, ...top } = section;
   const own = accounts?.[accountId];
@@ -161,8 +184,62 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
     stateDir: merged.stateDir?.trim() || undefined,
     debug: merged.debug === true,
+    access: accessPolicy(merged, key, host, problems),
+    refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
+    stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stringList(merged.stopWords, key('stopWords'), problems, 'words').map((w) => w.toLowerCase()),
     problems,
   };
+}
+
+/**
+ * The access policy. Defaults are OpenClaw's own channels' (docs/channels/*.md): DMs by pairing, groups by allowlist,
+ * groups mention-gated. A host without pairing for plugins falls back to the allowlist unless pairing was asked for
+ * explicitly, which is then a problem to fix.
+ */
+function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string, host: HostSupport, problems: string[]): AccessPolicy {
+  const dmPolicy = oneOf(merged.dmPolicy, ['pairing', 'allowlist', 'open', 'disabled'] as const, host.pairing ? 'pairing' : 'allowlist', key('dmPolicy'), problems);
+  if (dmPolicy === 'pairing' && !host.pairing) {
+    problems.push(`${key('dmPolicy')} is "pairing" but this host offers no pairing to channel plugins: set it to "allowlist" and list the allowed senders in ${key('allowFrom')}`);
+  }
+  const groups: Record<string, GroupOverride> = {};
+  const rawGroups: unknown = merged.groups;
+  if (rawGroups !== undefined && (typeof rawGroups !== 'object' || rawGroups === null || Array.isArray(rawGroups))) {
+    problems.push(`${key('groups')} must be an object keyed by the group's openConversationId (cid…)`);
+  } else {
+    for (const [cid, g] of Object.entries((rawGroups ?? {}) as Record<string, unknown>)) {
+      const gk = `${key('groups')}.${cid}`;
+      if (typeof g !== 'object' || g === null || Array.isArray(g)) {
+        problems.push(`${gk} must be an object (enabled, allowFrom, requireMention, systemPrompt)`);
+        continue;
+      }
+      const o = g as Record<string, unknown>;
+      const unknown = Object.keys(o).filter((k) => !['enabled', 'allowFrom', 'requireMention', 'systemPrompt'].includes(k));
+      for (const k of unknown) problems.push(`${gk}.${k} is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt`);
+      groups[cid] = {
+        ...(typeof o.enabled === 'boolean' ? { enabled: o.enabled } : {}),
+        ...(o.allowFrom !== undefined ? { allowFrom: senderList(o.allowFrom, `${gk}.allowFrom`, problems) } : {}),
+        ...(typeof o.requireMention === 'boolean' ? { requireMention: o.requireMention } : {}),
+        ...(typeof o.systemPrompt === 'string' && o.systemPrompt.trim() ? { systemPrompt: o.systemPrompt.trim() } : {}),
+      };
+    }
+  }
+  return {
+    dmPolicy,
+    allowFrom: senderList(merged.allowFrom, key('allowFrom'), problems),
+    groupPolicy: oneOf(merged.groupPolicy, ['allowlist', 'open', 'disabled'] as const, 'allowlist', key('groupPolicy'), problems),
+    groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)'),
+    groups,
+    requireMention: merged.requireMention !== false,
+  };
+}
+
+function senderList(value: unknown, key: string, problems: string[]): string[] {
+  const list = stringList(value, key, problems, 'DingTalk user ids (staffId / userId / senderId)');
+  const out = list.map(normalizeSenderEntry);
+  list.forEach((raw, i) => {
+    if (!out[i]) problems.push(`${key} entry ${JSON.stringify(raw)} names no user: write the DingTalk userId (staffId), e.g. "user:0123456789"`);
+  });
+  return out.filter(Boolean);
 }
 
 /**
@@ -219,10 +296,10 @@ function nonEmpty(value: unknown, fallback: string, key: string, problems: strin
   return value.trim();
 }
 
-function stringList(value: unknown, key: string, problems: string[]): string[] {
+function stringList(value: unknown, key: string, problems: string[], what = 'folder paths'): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !v.trim())) {
-    problems.push(`${key} must be a list of folder paths`);
+    problems.push(`${key} must be a list of ${what}`);
     return [];
   }
   return value.map((v: string) => v.trim());

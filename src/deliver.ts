@@ -21,23 +21,45 @@ export async function deliverMarkdown(client: DingTalkClient, msg: InboundMessag
 }
 
 async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<void> {
-  const title = titleOf(text);
-  const atUser = msg.isGroup ? msg.senderStaffId : undefined;
-  const webhookValid = msg.sessionWebhook && (msg.sessionWebhookExpiresAt === undefined || msg.sessionWebhookExpiresAt > Date.now() + 5_000);
-  if (webhookValid) {
+  if (webhookValid(msg)) {
     try {
-      await sendBySessionWebhook(client, msg.sessionWebhook!, {
-        msgtype: 'markdown',
-        markdown: { title, text: atUser ? `${text}\n\n@${atUser}` : text },
-        ...(atUser ? { at: { atUserIds: [atUser], isAtAll: false } } : {}),
-      });
+      await replyByWebhook(client, msg, text);
       return;
     } catch (err) {
       if (!(err instanceof DingTalkApiError || err instanceof DingTalkNetworkError)) throw err;
       log.warn(`sessionWebhook reply failed (${errorMessage(err)}); sending through the robot API instead`);
     }
   }
-  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title, text });
+  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text });
+}
+
+/**
+ * A short line (refusal, pairing code, queue or stop notice) through the sessionWebhook only: it costs no card
+ * and no robot OpenAPI call, and a lost notice is not worth a second path. Never throws; false when not sent.
+ */
+export async function sendNotice(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<boolean> {
+  if (!webhookValid(msg)) return false;
+  try {
+    await replyByWebhook(client, msg, text);
+    return true;
+  } catch (err) {
+    log.warn(`message ${msg.msgId}: notice not sent: ${errorMessage(err)}`);
+    return false;
+  }
+}
+
+function webhookValid(msg: InboundMessage): boolean {
+  return !!msg.sessionWebhook && (msg.sessionWebhookExpiresAt === undefined || msg.sessionWebhookExpiresAt > Date.now() + 5_000);
+}
+
+/** Markdown through the sessionWebhook, @-ing the sender in groups (the @userId must also be in the text, spec §3.7). */
+async function replyByWebhook(client: DingTalkClient, msg: InboundMessage, text: string): Promise<void> {
+  const atUser = msg.isGroup ? msg.senderStaffId : undefined;
+  await sendBySessionWebhook(client, msg.sessionWebhook!, {
+    msgtype: 'markdown',
+    markdown: { title: titleOf(text), text: atUser ? `${text}\n\n@${atUser}` : text },
+    ...(atUser ? { at: { atUserIds: [atUser], isAtAll: false } } : {}),
+  });
 }
 
 /** A notification title: the first words of the text without markdown syntax. */

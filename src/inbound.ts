@@ -24,6 +24,8 @@ export interface InboundMessage {
   /** userId within the org; absent for some external users. */
   senderStaffId?: string;
   senderNick?: string;
+  /** Group: the robot is @-mentioned (`isInAtList`, spec §2.1); always true in DMs. */
+  mentionsBot: boolean;
   /** The user's words, mention stripped. */
   text: string;
   media: MediaRef[];
@@ -70,6 +72,7 @@ export function parseRobotMessage(data: string, fallbackId?: string): ParseResul
       senderId,
       senderStaffId: str(raw.senderStaffId),
       senderNick: str(raw.senderNick),
+      mentionsBot: !isGroup || mentionsBot(raw),
       text: isGroup ? stripLeadingMention(text) : text.trim(),
       media: [...media, ...quoted.media],
       quotedText: quoted.text,
@@ -132,6 +135,18 @@ function quotedMessage(raw: Json): { text?: string; media: MediaRef[] } {
   if (kind === 'richText') return richText(c.richText);
   if (kind === 'picture' || kind === 'file' || kind === 'video' || kind === 'audio') return { media: mediaRef(kind, c) };
   return { media: [] };
+}
+
+/**
+ * A robot set to receive every group message gets unmentioned ones too; `isInAtList` says which (spec §2.1,
+ * PEDIA). Without it, the robot's own id in `atUsers` decides; a payload with neither came to a normal robot,
+ * which DingTalk only sends @-messages.
+ */
+function mentionsBot(raw: Json): boolean {
+  if (typeof raw.isInAtList === 'boolean') return raw.isInAtList;
+  const bot = str(raw.chatbotUserId);
+  if (bot && Array.isArray(raw.atUsers)) return raw.atUsers.some((u) => isObject(u) && u.dingtalkId === bot);
+  return true;
 }
 
 /** DingTalk removes the bot's @name from group text but leaves the space (and sometimes the name). */

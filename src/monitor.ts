@@ -4,7 +4,9 @@
  */
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
+import { AccessGate } from './access.ts';
 import { assertUsable, ConfigError, type ResolvedAccount } from './config.ts';
+import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
 import { budgetFor, type AppBudget } from './dingtalk/budget.ts';
@@ -42,6 +44,8 @@ export interface MonitorOptions {
   onInbound?: () => void;
   /** The host's channel reply runtime (`engine: "runtime"`); absent outside a host (standalone connector). */
   channelRuntime?: ChannelReplyRuntime;
+  /** The host's DM pairing store (undefined: the host has none). */
+  pairing?: PairingStore;
   /** Overrides for tests. */
   store?: StateStore;
   engine?: ReplyEngine;
@@ -71,6 +75,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     budget,
     engine,
     sessions: new Sessions({ accountId: account.accountId, store, timeoutMs: account.sessionTimeoutMs, groupScope: account.groupSessionScope, now: opts.now }),
+    access: new AccessGate({ account, client, store, log, pairing: opts.pairing }),
     dedupe: createDedupe(store),
     queue,
     log,
@@ -78,6 +83,9 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
     media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
   };
+  if (engine.name === 'gateway' && account.access.dmPolicy === 'open') {
+    log.warn(`dmPolicy is "open": every DingTalk user who can reach the robot gets answers through the gateway's HTTP endpoint and acts as the gateway's owner (full operator access); use "pairing" or "allowlist" unless that is intended`);
+  }
   if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.
   setMaxListeners(0, signal);

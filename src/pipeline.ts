@@ -1,9 +1,10 @@
 /**
  * The whole reply flow in one place, top to bottom:
- * frame data → inbound message → dedupe → conversation queue → reset command or session
+ * frame data → inbound message → access gate → dedupe → conversation queue → reset command or session
  * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown)
  * → files after the card.
  */
+import type { AccessGate } from './access.ts';
 import { AiCard } from './card.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
@@ -29,6 +30,8 @@ export interface PipelineDeps {
   budget: AppBudget;
   engine: ReplyEngine;
   sessions: Sessions;
+  /** Who may talk to the robot: asked first, before anything costs. */
+  access: AccessGate;
   dedupe: Dedupe;
   queue: KeyedQueue;
   log: Logger;
@@ -56,6 +59,8 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
     return;
   }
   const msg = parsed.message;
+  const admission = await deps.access.admit(msg);
+  if (!admission.admitted) return;
   try {
     if (!(await deps.dedupe.firstSeen(deps.account.accountId, msg.msgId))) {
       log.info(`message ${msg.msgId} already handled (redelivery); skipped`);
@@ -67,11 +72,11 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
   }
   log.info(`message ${msg.msgId} (${msg.msgtype}) from ${msg.senderStaffId ?? msg.senderId} in ${msg.isGroup ? 'group' : 'DM'} ${msg.conversationId}`);
   await deps.queue.run(deps.sessions.conversationKey(msg), () =>
-    answer(deps, msg).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
+    answer(deps, msg, admission.systemPrompt).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
   );
 }
 
-async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
+async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: string | undefined): Promise<void> {
   const { account, client, log } = deps;
   // A command like `/new` says nothing about the user's language.
   const lang = detectLang(msg.text.replace(/^\s*\/\S+/, ''));
@@ -103,7 +108,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage): Promise<void> {
       sessionKey: session.key,
       text: userPrompt(msg, lang, inbound.prompts),
       images: inbound.images,
-      systemPrompts: [deps.media.systemPrompt, account.systemPrompt].filter((p): p is string => !!p),
+      systemPrompts: [deps.media.systemPrompt, account.systemPrompt, groupPrompt].filter((p): p is string => !!p),
       sender: { id: msg.senderStaffId ?? msg.senderId, name: msg.senderNick },
       conversation: { type: msg.isGroup ? 'group' : 'direct', id: msg.conversationId, title: msg.conversationTitle },
       messageId: msg.msgId,

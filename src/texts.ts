@@ -63,6 +63,11 @@ const TEXTS = {
   inboundTooLarge: { zh: '文件太大', en: 'the file is too large' },
   inboundFailed: { zh: '下载失败', en: 'the download failed' },
   inboundSaved: { zh: '[用户发送了{what}，已保存到 {path}]', en: '[The user sent {what}, saved at {path}]' },
+  accessRefused: { zh: '🙏 抱歉，你暂时没有使用这个机器人的权限，请联系管理员开通。', en: 'Sorry, you do not have access to this robot yet; please ask an administrator to allow you.' },
+  pairingCode: {
+    zh: '🔐 你还没有使用这个机器人的权限。配对码：{code}\n\n请把配对码发给管理员，由管理员运行：{command}（配对码 1 小时内有效）',
+    en: '🔐 You do not have access to this robot yet. Pairing code: {code}\n\nSend it to an administrator, who runs: {command} (the code is valid for 1 hour)',
+  },
   inboundNotSeen: { zh: '[用户发送了{what}，但下载失败：{reason}]', en: '[The user sent {what}, but it could not be downloaded: {reason}]' },
 } satisfies Record<string, Record<Lang, string>>;
 

@@ -68,3 +68,48 @@ describe('account resolution', () => {
     expect(a.problems).toEqual([expect.stringContaining('channels.dingtalk-ai.accounts.ops.clientSecret is missing')]);
   });
 });
+
+describe('access policy resolution', () => {
+  const withAccess = (extra: Record<string, unknown>): HostConfig => ({ channels: { 'dingtalk-ai': { ...base.channels!['dingtalk-ai'], ...extra } } });
+
+  test('defaults are the host channels\' own: DMs by pairing where the host pairs, groups by allowlist, mention required', () => {
+    const a = resolveAccount(base, 'default', {}, { pairing: true });
+    expect(a.problems).toEqual([]);
+    expect(a.access).toEqual({ dmPolicy: 'pairing', allowFrom: [], groupPolicy: 'allowlist', groupAllowFrom: [], groups: {}, requireMention: true });
+    expect(a.refusalMessage).toBeUndefined();
+    expect(a.stopWords).toEqual(['停止', '/stop', 'stop', '取消']);
+  });
+
+  test('a host without pairing: the default falls back to the allowlist; asking for pairing is a problem naming the key and the fix', () => {
+    expect(resolveAccount(base, 'default', {}).access.dmPolicy).toBe('allowlist');
+    const a = resolveAccount(withAccess({ dmPolicy: 'pairing' }), 'default', {});
+    expect(a.problems).toEqual([
+      'channels.dingtalk-ai.dmPolicy is "pairing" but this host offers no pairing to channel plugins: set it to "allowlist" and list the allowed senders in channels.dingtalk-ai.allowFrom',
+    ]);
+  });
+
+  test('allowFrom accepts what users paste; per-group lists too', () => {
+    const a = resolveAccount(
+      withAccess({ allowFrom: ['user:0123', 'dingtalk:abc', ' $:LWCP_v1:$x== '], groups: { 'cidG==': { allowFrom: ['staffId:9'], requireMention: false } } }),
+      'default',
+      {},
+    );
+    expect(a.problems).toEqual([]);
+    expect(a.access.allowFrom).toEqual(['0123', 'abc', '$:LWCP_v1:$x==']);
+    expect(a.access.groups).toEqual({ 'cidG==': { allowFrom: ['9'], requireMention: false } });
+  });
+
+  test('bad access settings are named with their key and the fix', () => {
+    const a = resolveAccount(
+      withAccess({ dmPolicy: 'everyone', allowFrom: 'user001', groups: { 'cidG==': { allowfrom: ['x'] } }, stopWords: [''] }),
+      'default',
+      {},
+    );
+    expect(a.problems).toEqual([
+      'channels.dingtalk-ai.dmPolicy must be one of "pairing", "allowlist", "open", "disabled", got "everyone"',
+      'channels.dingtalk-ai.groups.cidG==.allowfrom is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt',
+      'channels.dingtalk-ai.allowFrom must be a list of DingTalk user ids (staffId / userId / senderId)',
+      'channels.dingtalk-ai.stopWords must be a list of words',
+    ]);
+  });
+});

@@ -9,6 +9,7 @@ import { resolveAccount, type DingTalkAccountConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { monitorAccount } from '../src/monitor.ts';
 import { OPENCLAW, type HostFlavor } from '../src/host.ts';
+import type { PairingStore } from '../src/pairing.ts';
 import { AppBudget } from '../src/dingtalk/budget.ts';
 import { FileStore, type StateStore } from '../src/store.ts';
 import type { StreamStatus } from '../src/stream.ts';
@@ -48,6 +49,8 @@ export interface HarnessOptions {
   now?: () => number;
   /** The host's channel reply runtime (for `engine: "runtime"`). */
   channelRuntime?: ChannelReplyRuntime;
+  /** The host's DM pairing store (default: none). */
+  pairing?: PairingStore;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -78,12 +81,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
             gatewayToken: opts.gatewayToken ?? 'gw-token',
             apiBaseUrl: fake.apiBase,
             oapiBaseUrl: fake.oapiBase,
+            // Most tests are about answers, not access: everyone may talk unless a test says otherwise.
+            dmPolicy: 'open',
+            groupPolicy: 'open',
             ...opts.config,
           },
         },
       },
       'default',
       {},
+      { pairing: opts.pairing !== undefined },
     );
     const connectionsBefore = fake.conns.length;
     running = monitorAccount({
@@ -99,6 +106,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       budget,
       now: opts.now,
       channelRuntime: opts.channelRuntime,
+      pairing: opts.pairing,
     });
     await fake.waitFor(() => fake.conns.length > connectionsBefore && fake.openConnections() > 0, { timeoutMs: 5000 });
   };

@@ -7,7 +7,7 @@ import { FileStore, MemoryStore } from '../src/store.ts';
 import type { InboundMessage } from '../src/inbound.ts';
 
 function msg(over: Partial<InboundMessage> = {}): InboundMessage {
-  return { msgId: 'm', msgtype: 'text', isGroup: false, conversationId: 'cid1', senderId: 's1', senderStaffId: 'u1', text: 'hi', media: [], createAt: 0, ...over };
+  return { msgId: 'm', msgtype: 'text', isGroup: false, conversationId: 'cid1', senderId: 's1', senderStaffId: 'u1', mentionsBot: true, text: 'hi', media: [], createAt: 0, ...over };
 }
 
 describe('sessions', () => {

@@ -119,6 +119,9 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
         oapiBaseUrl: fake.oapiBase,
         streamGatewayUrl: fake.streamGatewayUrl,
         systemPrompt: SYSTEM_PROMPT,
+        // The suite's senders are strangers to the host: without this the default (DM pairing, group allowlist) refuses them.
+        dmPolicy: 'open',
+        groupPolicy: 'open',
       });
       ctx.writeChannelConfig = async (section) => {
         await host.writeConfig({ ...installedConfig, channels: { [CHANNEL]: section } }, comments);
