@@ -1,18 +1,29 @@
 /**
- * The Stream-mode connection of one robot: open → ticket → WebSocket (spec §1), ACK every robot callback
- * on receipt, keepalive on, and our own reconnect loop (the SDK's is off: it storms on refused
- * connections and leaves zombies, spec §1.7). Runs until the abort signal fires, then closes for good.
+ * The Stream-mode connection of one robot: open → ticket → WebSocket (spec §1), ACK every frame that carries a
+ * messageId on receipt, a ping heartbeat, and a reconnect loop. Runs until the abort signal fires, then closes.
+ *
+ * Written on `ws` directly rather than on the `dingtalk-stream` SDK: the protocol is small (§1.2–1.5), and the SDK
+ * (2.1.5, the last published) storms and leaves zombies on reconnect, crashes on a throwing listener, dispatches
+ * CALLBACK frames by emitting their topic on itself (so a CALLBACK with topic `error` or `server-disconnect` is
+ * an EventEmitter event), never ACKs callbacks it cannot parse, and prints to the console with the ticket in the
+ * URL (spec §1.7; dist/client.mjs `_connect`, `onDownStream`). Every line here goes through `src/log.ts`.
  */
 import axios from 'axios';
-import { DWClient, type DWClientDownStream } from 'dingtalk-stream';
+import WebSocket from 'ws';
 import { errorMessage, registerSecret, type Logger } from './log.ts';
+import { readFrame, ROBOT_TOPIC } from './stream-frame.ts';
 
-export const ROBOT_TOPIC = '/v1.0/im/bot/messages/get';
+export { ROBOT_TOPIC };
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 const OPEN_TIMEOUT_MS = 15_000;
-/** After a SYSTEM disconnect the server closes the old socket within 10 s; keep it that long at most. */
-const DRAIN_OLD_SOCKET_MS = 10_000;
+/** Client ping interval; a socket without a pong by the next tick is dead (the SDK's keepAlive value, spec §1.7). */
+const HEARTBEAT_MS = 8_000;
+/**
+ * After a SYSTEM `disconnect` the server closes the old socket after 10 s (PEDIA protocol.md:337-355, spec §1.4)
+ * and may still push on it until then: keep reading it that long, plus a margin, unless the server closes first.
+ */
+const DRAIN_OLD_SOCKET_MS = 15_000;
 
 export interface StreamStatus {
   connected: boolean;
@@ -30,25 +41,25 @@ export interface StreamOptions {
   ua: string;
   log: Logger;
   signal: AbortSignal;
-  /** Called after the frame was ACKed. Must not throw; its promise is not awaited. */
+  /** Called after the frame was ACKed, on whichever socket it came. Must not throw; its promise is not awaited. */
   onRobotMessage: (data: string, messageId: string) => void;
   onStatus?: (status: StreamStatus) => void;
-  /** For tests: shorter backoff. */
+  /** For tests: shorter backoff, heartbeat and drain. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  heartbeatMs?: number;
+  drainMs?: number;
 }
 
-interface SdkInternals {
-  dw_url?: string;
-  userDisconnect?: boolean;
-  heartbeatIntervallId?: NodeJS.Timeout;
-  socket?: { readyState: number; on(ev: string, fn: (...a: unknown[]) => void): void; terminate(): void };
-  onDownStream(data: string): void;
-  getEndpoint(): Promise<unknown>;
-  _connect(): Promise<void>;
+/** One open WebSocket. `ended` resolves when it is closed (by either side); `disconnect` when DingTalk asked to reconnect. */
+interface Socket {
+  ws: WebSocket;
+  ended: Promise<void>;
+  disconnect: Promise<string>;
+  close(): void;
 }
 
-/** Keeps the robot connected until `signal` aborts. Resolves after the last socket is closed. */
+/** Keeps the robot connected until `signal` aborts. Resolves after every socket is closed. */
 export async function runStream(opts: StreamOptions): Promise<void> {
   const { log, signal } = opts;
   registerSecret(opts.clientSecret);
@@ -60,14 +71,14 @@ export async function runStream(opts: StreamOptions): Promise<void> {
     opts.onStatus?.({ ...status });
   };
   let failures = 0;
-  let draining: DWClient | undefined;
+  /** Sockets DingTalk asked us to leave: still read (and ACKed) until the server closes them. */
+  const draining = new Set<Socket>();
 
   while (!signal.aborted) {
-    const client = createClient(opts);
+    let socket: Socket;
     try {
-      await openSocket(client, opts);
+      socket = await openSocket(opts);
     } catch (err) {
-      closeClient(client);
       if (signal.aborted) break;
       failures++;
       const delayMs = backoff(failures, minMs, maxMs);
@@ -76,93 +87,54 @@ export async function runStream(opts: StreamOptions): Promise<void> {
       await sleep(delayMs, signal);
       continue;
     }
-    if (draining) closeClient(draining);
-    draining = undefined;
     failures = 0;
     report({ connected: true, lastConnectedAt: Date.now(), lastError: undefined, reconnectAttempts: 0 });
     log.info('stream connected');
 
-    const reason = await untilClosed(client, signal);
+    const stop = onAborted(signal);
+    const reason = await Promise.race([
+      socket.ended.then(() => ({ kind: 'closed' as const })),
+      socket.disconnect.then((why) => ({ kind: 'disconnect' as const, why })),
+      stop.promise.then(() => ({ kind: 'aborted' as const })),
+    ]);
+    stop.off();
     report({ connected: false, lastDisconnectedAt: Date.now() });
-    if (reason === 'server-disconnect' && !signal.aborted) {
-      // Reconnect at once and keep the old socket until the new one is open, so nothing in flight is lost.
-      log.info('stream: server asked to reconnect; opening a new connection');
-      draining = client;
-      setTimeout(() => closeClient(client), DRAIN_OLD_SOCKET_MS).unref();
+    if (reason.kind === 'aborted') {
+      socket.close();
+      break;
+    }
+    if (reason.kind === 'disconnect') {
+      // Reconnect at once; frames the server still pushes on the old socket are ACKed and handled meanwhile.
+      log.info(`stream: DingTalk asked to reconnect (${reason.why}); opening a new connection, reading the old one until it closes`);
+      draining.add(socket);
+      const timer = setTimeout(() => socket.close(), opts.drainMs ?? DRAIN_OLD_SOCKET_MS);
+      void socket.ended.then(() => {
+        clearTimeout(timer);
+        draining.delete(socket);
+      });
       continue;
     }
-    closeClient(client);
-    if (signal.aborted) break;
     failures++;
     const delayMs = backoff(failures, minMs, maxMs);
     log.warn(`stream connection closed; reconnecting in ${Math.round(delayMs / 100) / 10} s`);
     await sleep(delayMs, signal);
   }
-  if (draining) closeClient(draining);
+  for (const s of draining) s.close();
+  await Promise.all([...draining].map((s) => s.ended));
   log.info('stream stopped');
 }
 
-function createClient(opts: StreamOptions): DWClient {
-  const client = new DWClient({ clientId: opts.clientId, clientSecret: opts.clientSecret, keepAlive: true, ua: opts.ua });
-  // Our loop reconnects; the SDK's own reconnect storms and leaves zombies (spec §1.7).
-  client.config.autoReconnect = false;
-  // A fresh array: the SDK's default one is shared by every client in the process.
-  client.config.subscriptions = [{ type: 'CALLBACK', topic: ROBOT_TOPIC }];
-  const sdk = client as unknown as SdkInternals;
-  sdk.getEndpoint = () => fetchEndpoint(client, opts);
-  const dispatch = sdk.onDownStream.bind(client);
-  // The SDK parses frames without a guard: a malformed one would crash the process.
-  sdk.onDownStream = (data: string) => {
-    let frame: DWClientDownStream;
-    try {
-      frame = JSON.parse(String(data)) as DWClientDownStream;
-    } catch {
-      opts.log.warn(`stream: ignored a frame that is not JSON (${String(data).length} bytes)`);
-      return;
-    }
-    if (!frame || typeof frame !== 'object' || !frame.headers || typeof frame.headers !== 'object') {
-      opts.log.warn('stream: ignored a frame without headers');
-      return;
-    }
-    if (frame.type === 'SYSTEM' && frame.headers.topic === 'disconnect') client.emit('server-disconnect');
-    try {
-      dispatch(JSON.stringify(frame));
-    } catch (err) {
-      opts.log.error(`stream: frame handling failed: ${errorMessage(err)}`);
-    }
-  };
-  client.on(ROBOT_TOPIC, (frame: DWClientDownStream) => onRobotFrame(client, frame, opts));
-  return client;
+/** Ask for a fresh ticket (every attempt: tickets are single-use, 90 s, §1.1) and open the WebSocket. */
+async function openSocket(opts: StreamOptions): Promise<Socket> {
+  const url = await fetchEndpoint(opts);
+  if (opts.signal.aborted) throw new Error('aborted');
+  return connect(url, opts);
 }
 
-function onRobotFrame(client: DWClient, frame: DWClientDownStream, opts: StreamOptions): void {
-  const messageId = frame.headers?.messageId;
-  if (!messageId) {
-    opts.log.warn('stream: robot frame without messageId; cannot ACK, ignored');
-    return;
-  }
-  // ACK before any work, so DingTalk does not push it again while the agent thinks.
-  try {
-    client.socketCallBackResponse(messageId, null);
-  } catch (err) {
-    opts.log.warn(`stream: ACK of ${messageId} failed: ${errorMessage(err)}`);
-  }
-  if (typeof frame.data !== 'string') {
-    opts.log.warn(`stream: robot frame ${messageId} has no data; ACKed and dropped`);
-    return;
-  }
-  try {
-    opts.onRobotMessage(frame.data, messageId);
-  } catch (err) {
-    opts.log.error(`stream: handler failed for ${messageId}: ${errorMessage(err)}`);
-  }
-}
-
-/** Ask for a fresh ticket (every attempt: tickets are single-use, 90 s) at the configured gateway. */
-async function fetchEndpoint(client: DWClient, opts: StreamOptions): Promise<DWClient> {
+async function fetchEndpoint(opts: StreamOptions): Promise<string> {
   const res = await axios.post<{ endpoint?: string; ticket?: string; code?: string; message?: string }>(
     opts.gatewayUrl,
-    { clientId: opts.clientId, clientSecret: opts.clientSecret, ua: opts.ua, subscriptions: client.config.subscriptions },
+    { clientId: opts.clientId, clientSecret: opts.clientSecret, ua: opts.ua, subscriptions: [{ type: 'CALLBACK', topic: ROBOT_TOPIC }] },
     { headers: { Accept: 'application/json', 'Content-Type': 'application/json' }, timeout: OPEN_TIMEOUT_MS, validateStatus: () => true, proxy: false, signal: opts.signal },
   );
   if (res.status === 401 || res.data?.code === 'authFailed') {
@@ -174,60 +146,112 @@ async function fetchEndpoint(client: DWClient, opts: StreamOptions): Promise<DWC
     throw new Error(`stream gateway answered HTTP ${res.status}${detail ? ` (${detail})` : ''}`);
   }
   registerSecret(res.data.ticket);
-  (client as unknown as SdkInternals).dw_url = `${res.data.endpoint}?ticket=${encodeURIComponent(res.data.ticket)}`;
-  return client;
-}
-
-async function openSocket(client: DWClient, opts: StreamOptions): Promise<void> {
-  const sdk = client as unknown as SdkInternals;
-  await sdk.getEndpoint();
-  if (opts.signal.aborted) throw new Error('aborted');
-  // Stopping must not wait for a slow WebSocket handshake: the caller terminates the socket.
-  await withTimeout(raceAbort(sdk._connect(), opts.signal), OPEN_TIMEOUT_MS, 'WebSocket open timed out');
-  if (opts.signal.aborted) throw new Error('aborted');
-}
-
-/** Resolves when the socket closes, the server asks us to reconnect, or we are stopped. */
-function untilClosed(client: DWClient, signal: AbortSignal): Promise<'closed' | 'server-disconnect' | 'aborted'> {
-  const socket = (client as unknown as SdkInternals).socket;
-  return new Promise((resolve) => {
-    if (!socket || socket.readyState >= 2) return resolve('closed');
-    const onAbort = () => resolve('aborted');
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('close', () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve('closed');
-    });
-    client.once('server-disconnect', () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve('server-disconnect');
-    });
-  });
+  return `${res.data.endpoint}?ticket=${encodeURIComponent(res.data.ticket)}`;
 }
 
 /**
- * Close for good: stop the SDK's heartbeat timer (its own close handler leaves it running) and kill the
- * socket without waiting for a close handshake. Done by hand: the SDK's disconnect() prints to the console.
+ * Opens one WebSocket and wires it: every frame is answered on this socket (§1.5), robot messages go to
+ * `onRobotMessage`, a ping heartbeat terminates a silent peer. Rejects when the handshake fails, times out
+ * (`OPEN_TIMEOUT_MS`) or the signal aborts; the socket is then already gone.
  */
-function closeClient(client: DWClient): void {
-  const sdk = client as unknown as SdkInternals;
-  sdk.userDisconnect = true;
-  if (sdk.heartbeatIntervallId !== undefined) clearInterval(sdk.heartbeatIntervallId);
-  sdk.heartbeatIntervallId = undefined;
-  const socket = sdk.socket;
-  if (socket && socket.readyState !== 3) {
-    try {
-      socket.terminate();
-    } catch {
-      // terminate on a CONNECTING socket emits an error the SDK's listener handles
-    }
-  }
+function connect(url: string, opts: StreamOptions): Promise<Socket> {
+  const { log, signal } = opts;
+  return new Promise<Socket>((resolve, reject) => {
+    const ws = new WebSocket(url, { handshakeTimeout: OPEN_TIMEOUT_MS });
+    let opened = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let alive = true;
+    let onDisconnect: (reason: string) => void = () => {};
+    const disconnect = new Promise<string>((r) => (onDisconnect = r));
+    let onEnded: () => void = () => {};
+    const ended = new Promise<void>((r) => (onEnded = r));
+    const close = () => {
+      clearInterval(heartbeat);
+      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    };
+    const onAbort = () => close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const failOpen = (err: Error) => {
+      if (opened) return;
+      opened = true; // settled
+      signal.removeEventListener('abort', onAbort);
+      close();
+      reject(signal.aborted ? new Error('aborted') : err);
+    };
+    const send = (text: string, what: string) =>
+      ws.send(text, (err) => {
+        if (err) log.warn(`stream: could not send the ${what}: ${errorMessage(err)}`);
+      });
+
+    ws.on('error', (err) => (opened ? log.debug(`stream socket error: ${errorMessage(err)}`) : failOpen(err)));
+    ws.on('close', () => {
+      clearInterval(heartbeat);
+      failOpen(new Error('WebSocket closed during the handshake'));
+      onEnded();
+    });
+    ws.on('open', () => {
+      opened = true;
+      signal.removeEventListener('abort', onAbort);
+      heartbeat = setInterval(() => {
+        if (!alive) {
+          log.warn('stream: no pong within the heartbeat interval; dropping the connection');
+          return close();
+        }
+        alive = false;
+        ws.ping();
+      }, opts.heartbeatMs ?? HEARTBEAT_MS);
+      heartbeat.unref();
+      resolve({ ws, ended, disconnect, close });
+    });
+    ws.on('pong', () => (alive = true));
+    ws.on('message', (raw, isBinary) => {
+      const text = isBinary ? Buffer.from(raw as Buffer).toString('utf8') : raw.toString();
+      const frame = readFrame(text);
+      switch (frame.kind) {
+        case 'robot':
+          // ACK before any work, so DingTalk does not push it again while the agent thinks (§1.6).
+          send(frame.reply, `ACK of ${frame.messageId}`);
+          try {
+            opts.onRobotMessage(frame.data, frame.messageId);
+          } catch (err) {
+            log.error(`stream: handler failed for ${frame.messageId}: ${errorMessage(err)}`);
+          }
+          return;
+        case 'ping':
+          send(frame.reply, 'ping echo');
+          return;
+        case 'disconnect':
+          onDisconnect(frame.reason);
+          return;
+        case 'ack':
+          send(frame.reply, `ACK of ${frame.messageId}`);
+          log.warn(`stream: ACKed and dropped ${frame.messageId}: ${frame.why}`);
+          return;
+        case 'ignore':
+          if (frame.quiet) log.debug(`stream: ignored a ${frame.why}`);
+          else log.warn(`stream: ignored a ${frame.why}`);
+          return;
+      }
+    });
+  });
 }
 
 /** Exponential with full jitter in [½·d, d]. */
 export function backoff(failures: number, minMs: number, maxMs: number): number {
   const d = Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
   return d / 2 + Math.random() * (d / 2);
+}
+
+/** Resolves when the signal aborts; `off` removes the listener (the signal lives longer than one wait). */
+function onAborted(signal: AbortSignal): { promise: Promise<void>; off(): void } {
+  let off = () => {};
+  const promise = new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const fn = () => resolve();
+    signal.addEventListener('abort', fn, { once: true });
+    off = () => signal.removeEventListener('abort', fn);
+  });
+  return { promise, off: () => off() };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -241,23 +265,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-async function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new Error('aborted'));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([p, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(t));
 }

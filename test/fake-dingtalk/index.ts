@@ -111,8 +111,12 @@ export class FakeDingTalk {
   pushEvent(eventType: string, payload: unknown, opts: PushOptions = {}): PushRecord {
     return this.pusher.pushEvent(eventType, payload, opts);
   }
-  /** Text frame sent verbatim to every open connection; returns the number of connections. */
-  pushRaw(text: string): number { return this.pusher.pushRaw(text); }
+  /** Text frame sent verbatim to every open connection (or to connId); returns the number of connections. */
+  pushRaw(text: string, o: { connId?: string } = {}): number { return this.pusher.pushRaw(text, o.connId); }
+  /** Upstream frames (ACKs, ping echoes) whose headers.messageId is `messageId`, whether or not it was pushed by a helper. */
+  acksOf(messageId: string): FrameRecord[] {
+    return this.st.frames.filter((f) => f.dir === 'up' && f.json?.headers?.messageId === messageId);
+  }
 
   waitForAck(messageId: string, o: { within?: number } = {}): Promise<PushRecord> {
     return this.pusher.waitForAck(messageId, o.within ?? 5000);

@@ -172,9 +172,9 @@ export class Pusher {
     });
   }
 
-  /** Sends a text frame as is (e.g. malformed JSON) to every open connection. */
-  pushRaw(text: string): number {
-    const conns = this.stream.openConns();
+  /** Sends a text frame as is (e.g. malformed JSON) to every open connection, or to one. */
+  pushRaw(text: string, connId?: string): number {
+    const conns = this.stream.openConns().filter((c) => connId === undefined || c.id === connId);
     for (const c of conns) this.stream.send(c.id, text);
     return conns.length;
   }
