@@ -13,15 +13,16 @@ import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
 import { parseRobotMessage, type InboundMessage } from './inbound.ts';
-import { fetchInboundMedia, mediaName } from './media/inbound.ts';
+import { fetchInboundMedia } from './media/inbound.ts';
 import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
 import { maskLocalImages } from './media/refs.ts';
 import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { KeyedQueue } from './queue.ts';
 import { ReplyError, type ReplyEngine } from './reply/engine.ts';
+import { userPrompt } from './prompt.ts';
 import { isResetCommand, type Sessions } from './sessions.ts';
-import { detectLang, replyErrorText, text, type Lang } from './texts.ts';
+import { detectLang, replyErrorText, text } from './texts.ts';
 
 export interface PipelineDeps {
   account: ResolvedAccount;
@@ -152,19 +153,4 @@ function noteQuota(deps: PipelineDeps, card: AiCard | undefined): void {
   if (err instanceof DingTalkApiError && err.kind === 'quota' && deps.budget.markQuotaExhausted()) {
     deps.log.warn(`DingTalk monthly API quota of the org is exhausted (${err.code}); answering with plain markdown messages for the next hour`);
   }
-}
-
-/** What the engine is told the user said: the quoted message, the media, and the text. */
-function userPrompt(msg: InboundMessage, lang: Lang, mediaPrompts: string[]): string {
-  const parts: string[] = [];
-  if (msg.quotedText) parts.push(lang === 'en' ? `> (replying to) ${msg.quotedText}` : `> （回复）${msg.quotedText}`);
-  parts.push(...mediaPrompts);
-  if (msg.text) parts.push(msg.text);
-  if (parts.length === 0) {
-    const described = msg.media.map((m) => mediaName(m, lang)).join(', ');
-    parts.push(described ? text('mediaPlaceholder', lang, { what: described }) : text('unsupportedMessage', lang, { type: msg.msgtype }));
-  }
-  const body = parts.join('\n');
-  // In a group session several people talk: the agent needs to know who said what.
-  return msg.isGroup && msg.senderNick ? `${msg.senderNick}: ${body}` : body;
 }

@@ -59,16 +59,34 @@ const TEXTS = {
   'refused.too-large': { zh: '超过钉钉的大小限制（20 MB）', en: 'it is over DingTalk’s size limit (20 MB)' },
   'refused.upload-failed': { zh: '上传到钉钉失败', en: 'the upload to DingTalk failed' },
   inboundDownloadFailed: { zh: '⚠️ 未能读取你发送的{what}（{reason}），智能体没有看到它，请重新发送。', en: '⚠️ Could not read the {what} you sent ({reason}); the agent did not see it. Please send it again.' },
-  inboundExpired: { zh: '下载链接已过期', en: 'the download link expired' },
-  inboundTooLarge: { zh: '文件太大', en: 'the file is too large' },
-  inboundFailed: { zh: '下载失败', en: 'the download failed' },
+  inboundQuotedDownloadFailed: { zh: '⚠️ 未能读取你引用的消息中的{what}（{reason}），智能体没有看到它。', en: '⚠️ Could not read the {what} in the message you quoted ({reason}); the agent did not see it.' },
+  // Causes only: the templates above and below already say that reading or downloading failed.
+  inboundExpired: { zh: '钉钉的下载链接已过期', en: 'DingTalk’s download link expired' },
+  inboundTooLarge: { zh: '超过 {mb} MB 的大小限制', en: 'it is over the {mb} MB size limit' },
+  inboundForbidden: { zh: '应用缺少下载用户文件的权限，请在钉钉开发者后台为应用开通 qyapi_robot_sendmsg', en: 'the app may not download users’ files; grant it qyapi_robot_sendmsg in the DingTalk developer console' },
+  inboundFailed: { zh: '钉钉文件服务暂时不可用', en: 'DingTalk’s file service was unavailable' },
   inboundSaved: { zh: '[用户发送了{what}，已保存到 {path}]', en: '[The user sent {what}, saved at {path}]' },
   accessRefused: { zh: '🙏 抱歉，你暂时没有使用这个机器人的权限，请联系管理员开通。', en: 'Sorry, you do not have access to this robot yet; please ask an administrator to allow you.' },
   pairingCode: {
     zh: '🔐 你还没有使用这个机器人的权限。配对码：{code}\n\n请把配对码发给管理员，由管理员运行：{command}（配对码 1 小时内有效）',
     en: '🔐 You do not have access to this robot yet. Pairing code: {code}\n\nSend it to an administrator, who runs: {command} (the code is valid for 1 hour)',
   },
-  inboundNotSeen: { zh: '[用户发送了{what}，但下载失败：{reason}]', en: '[The user sent {what}, but it could not be downloaded: {reason}]' },
+  inboundNotSeen: { zh: '[用户发送了{what}，但未能下载（{reason}）]', en: '[The user sent {what}, but it could not be downloaded ({reason})]' },
+  quotedMediaPlaceholder: { zh: '[用户引用的较早消息中的{what}（见附带的图片；不是用户这次发送的）]', en: '[{what} from the earlier message the user quoted (attached; not sent by the user now)]' },
+  quotedMediaSaved: { zh: '[用户引用的较早消息中的{what}（不是用户这次发送的），已保存到 {path}]', en: '[{what} from the earlier message the user quoted (not sent by the user now), saved at {path}]' },
+  quotedMediaNotSeen: { zh: '[用户引用的较早消息中的{what}，未能下载（{reason}）]', en: '[{what} from the earlier message the user quoted could not be downloaded ({reason})]' },
+  quoteOfRobot: { zh: '你（机器人）之前的一条回答', en: 'your (the robot’s) earlier answer' },
+  quoteOfEarlier: { zh: '一条较早的消息', en: 'an earlier message' },
+  quoteHeader: { zh: '[用户引用了{what}：]', en: '[The user quoted {what}:]' },
+  quoteUnreadable: { zh: '[用户引用了{what}，但钉钉没有提供它的内容，无法读取]', en: '[The user quoted {what}, but DingTalk did not provide its content, so it cannot be read]' },
+  sharedCard: { zh: '[用户分享了一张钉钉卡片或文档：]', en: '[The user shared a DingTalk card or document:]' },
+  sharedCardEmpty: { zh: '[用户分享了一张钉钉卡片或文档，但钉钉没有提供它的内容]', en: '[The user shared a DingTalk card or document, but DingTalk did not provide its content]' },
+  sharedChatRecord: { zh: '[用户转发了一段聊天记录：]', en: '[The user forwarded a chat history:]' },
+  sharedChatRecordEmpty: { zh: '[用户转发了一段聊天记录，但钉钉没有提供其中的消息]', en: '[The user forwarded a chat history, but DingTalk did not provide its messages]' },
+  mentionsWithoutNames: {
+    zh: '[用户在消息中 @ 了 {count} 位成员，钉钉没有提供他们的姓名；用户 ID：{ids}]',
+    en: '[The user @-mentioned {count} member(s); DingTalk did not include their names. User IDs: {ids}]',
+  },
 } satisfies Record<string, Record<Lang, string>>;
 
 export type TextKey = keyof typeof TEXTS;
@@ -90,7 +108,7 @@ export function replyErrorText(err: ReplyError, lang: Lang): string {
     case 'rejected':
       return text('gatewayRejected', lang, vars);
     case 'unreachable':
-      return text('gatewayUnreachable', lang, { detail: err.message });
+      return text('gatewayUnreachable', lang, vars);
     case 'timeout':
       return text('gatewayTimeout', lang, vars);
     case 'failed':

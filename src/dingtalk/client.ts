@@ -137,26 +137,36 @@ export class DingTalkClient {
     });
   }
 
-  /** GET raw bytes from a URL DingTalk gave us (a temporary download URL). */
+  /**
+   * GET raw bytes from a URL DingTalk gave us (a temporary, OSS-signed download URL). Not a DingTalk API
+   * call, so it bypasses the rate budget, but failures go through the same retry decision (5xx and network
+   * errors retried when `idempotent`). Throws DingTalkApiError with the HTTP status (403 = URL expired).
+   */
   async download(url: string, opts: CallOptions & { maxBytes: number }): Promise<{ bytes: Buffer; contentType: string | undefined }> {
-    const res = await this.send<ArrayBuffer>(opts.api, {
-      method: 'GET',
-      url,
-      responseType: 'arraybuffer',
-      maxContentLength: opts.maxBytes,
-      timeout: opts.timeoutMs ?? this.timeoutMs,
-    });
-    if (res.status >= 400) throw new DingTalkApiError({ api: opts.api, status: res.status, code: `HTTP${res.status}`, message: 'download failed' });
-    const type = res.headers['content-type'];
-    return { bytes: Buffer.from(res.data), contentType: typeof type === 'string' ? type : undefined };
+    return this.withRetries(
+      opts,
+      async () => {
+        const res = await this.send<ArrayBuffer>(opts.api, {
+          method: 'GET',
+          url,
+          responseType: 'arraybuffer',
+          maxContentLength: opts.maxBytes,
+          timeout: opts.timeoutMs ?? this.timeoutMs,
+        });
+        if (res.status >= 400) throw new DingTalkApiError({ api: opts.api, status: res.status, code: `HTTP${res.status}`, message: 'download failed' });
+        const type = res.headers['content-type'];
+        return { bytes: Buffer.from(res.data), contentType: typeof type === 'string' ? type : undefined };
+      },
+      false,
+    );
   }
 
   /** One retry decision: refresh the token once on auth errors; back off on throttling and, when safe, on 5xx. */
-  private async withRetries<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(opts: CallOptions, call: () => Promise<T>, gated = true): Promise<T> {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.gate.run(opts.api, opts.priority ?? false, call, opts.signal);
+        return await (gated ? this.gate.run(opts.api, opts.priority ?? false, call, opts.signal) : call());
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         const decision = this.decide(err, opts, attempt, refreshed);
@@ -183,7 +193,8 @@ export class DingTalkClient {
       if (err.kind === 'server' && opts.idempotent) return 'retry';
       return 'rethrow';
     }
-    if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRIES) return 'retry';
+    // A body over the size cap is not a network fault: fetching it again would only fail again.
+    if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRIES && !/maxContentLength|maxBodyLength/i.test(err.message)) return 'retry';
     return 'rethrow';
   }
 

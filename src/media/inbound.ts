@@ -30,8 +30,8 @@ export interface InboundMediaDeps {
 }
 
 export interface InboundMedia {
-  /** Lines for the agent, one per item. */
-  prompts: string[];
+  /** What the agent is told about each of `msg.media`, same order; undefined when nothing needs saying (voice already in words). */
+  prompts: Array<string | undefined>;
   images: ReplyImage[];
   /** Short notes for the user about what could not be read. */
   notices: string[];
@@ -48,38 +48,56 @@ export function mediaName(ref: MediaRef, lang: Lang): string {
   return NAMES[ref.kind][lang] + (ref.fileName ? `「${ref.fileName}」` : '');
 }
 
+/**
+ * Downloads every picture/file/voice/video of the message (its own and the quoted message's) and says what
+ * each is. A quoted one is someone's earlier message and is described as such, never as "the user sent".
+ * Never throws: a failed download becomes a prompt line and a notice naming the cause.
+ */
 export async function fetchInboundMedia(msg: InboundMessage, deps: InboundMediaDeps): Promise<InboundMedia> {
   const result: InboundMedia = { prompts: [], images: [], notices: [] };
   for (const ref of msg.media) {
     // DingTalk already turned the voice note into words: those are the message.
-    if (ref.kind === 'audio' && ref.recognition) continue;
+    if (ref.kind === 'audio' && ref.recognition) {
+      result.prompts.push(undefined);
+      continue;
+    }
     const what = mediaName(ref, deps.lang);
     try {
       const saved = await download(ref, deps);
       if (ref.kind === 'picture' && saved.imageMime && deps.imagesAsContent) {
         // The picture itself goes along; naming its path too would make the host attach it twice.
         result.images.push({ path: saved.path, mimeType: saved.imageMime, base64: saved.bytes.toString('base64') });
-        result.prompts.push(text('mediaPlaceholder', deps.lang, { what }));
+        result.prompts.push(text(ref.quoted ? 'quotedMediaPlaceholder' : 'mediaPlaceholder', deps.lang, { what }));
       } else {
-        result.prompts.push(text('inboundSaved', deps.lang, { what, path: saved.path }));
+        result.prompts.push(text(ref.quoted ? 'quotedMediaSaved' : 'inboundSaved', deps.lang, { what, path: saved.path }));
       }
     } catch (err) {
-      const reason = failureReason(err, deps.lang);
-      deps.log.warn(`message ${msg.msgId}: ${ref.kind} download failed: ${errorMessage(err)}`);
-      result.prompts.push(text('inboundNotSeen', deps.lang, { what, reason }));
-      result.notices.push(text('inboundDownloadFailed', deps.lang, { what, reason }));
+      const reason = failureReason(err, deps);
+      deps.log.warn(`message ${msg.msgId}: ${ref.quoted ? 'quoted ' : ''}${ref.kind} download failed: ${errorMessage(err)}`);
+      result.prompts.push(text(ref.quoted ? 'quotedMediaNotSeen' : 'inboundNotSeen', deps.lang, { what, reason }));
+      result.notices.push(text(ref.quoted ? 'inboundQuotedDownloadFailed' : 'inboundDownloadFailed', deps.lang, { what, reason }));
     }
   }
   return result;
 }
 
+/**
+ * robot/messageFiles/download gives a temporary URL (spec §3.5). The GET is retried on 5xx and network
+ * errors by the client's one retry decision; a URL that expired meanwhile (OSS answers 403 "Request has
+ * expired") is fetched anew, once.
+ */
 async function download(ref: MediaRef, deps: InboundMediaDeps): Promise<{ path: string; bytes: Buffer; imageMime?: string }> {
-  const url = await messageFileDownloadUrl(deps.client, ref.downloadCode);
-  const { bytes, contentType } = await deps.client.download(url, {
-    api: 'robot.messageFiles.fetch',
-    maxBytes: deps.maxBytes ?? INBOUND_MAX_BYTES,
-    timeoutMs: DOWNLOAD_TIMEOUT_MS,
-  });
+  let fetched: { bytes: Buffer; contentType: string | undefined } | undefined;
+  for (let attempt = 0; !fetched; attempt++) {
+    const url = await messageFileDownloadUrl(deps.client, ref.downloadCode);
+    try {
+      fetched = await deps.client.download(url, { api: DOWNLOAD_API, idempotent: true, maxBytes: deps.maxBytes ?? INBOUND_MAX_BYTES, timeoutMs: DOWNLOAD_TIMEOUT_MS });
+    } catch (err) {
+      if (attempt > 0 || !isExpiredUrl(err)) throw err;
+      deps.log.info(`download URL for a ${ref.kind} expired; fetching a fresh one`);
+    }
+  }
+  const { bytes, contentType } = fetched;
   const type = sniff(bytes);
   // Our own name: the user's file name is shown to the agent, never used as a path.
   const ownExt = ref.fileName ? extname(ref.fileName).slice(1).toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) : '';
@@ -91,8 +109,18 @@ async function download(ref: MediaRef, deps: InboundMediaDeps): Promise<{ path: 
   return { path, bytes, imageMime: imageMime(type) };
 }
 
-function failureReason(err: unknown, lang: Lang): string {
-  if (err instanceof DingTalkApiError && (err.status === 403 || err.status === 410) && err.api === 'robot.messageFiles.fetch') return text('inboundExpired', lang);
-  if (/maxContentLength|maxBodyLength/i.test(errorMessage(err))) return text('inboundTooLarge', lang);
-  return text('inboundFailed', lang);
+const DOWNLOAD_API = 'robot.messageFiles.fetch';
+
+function isExpiredUrl(err: unknown): boolean {
+  return err instanceof DingTalkApiError && err.api === DOWNLOAD_API && (err.status === 403 || err.status === 410);
+}
+
+/** The cause alone (the templates say that the download failed). */
+function failureReason(err: unknown, deps: InboundMediaDeps): string {
+  if (isExpiredUrl(err)) return text('inboundExpired', deps.lang);
+  if (/maxContentLength|maxBodyLength/i.test(errorMessage(err))) {
+    return text('inboundTooLarge', deps.lang, { mb: Number(((deps.maxBytes ?? INBOUND_MAX_BYTES) / (1024 * 1024)).toFixed(1)) });
+  }
+  if (err instanceof DingTalkApiError && err.kind === 'permission') return text('inboundForbidden', deps.lang);
+  return text('inboundFailed', deps.lang);
 }

@@ -135,9 +135,11 @@ function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: st
   if (outer.aborted) return err;
   const code = causeCode(err);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
-    return new ReplyError('unreachable', `gateway at ${new URL(url).host} unreachable (${code})`, { cause: err });
+    // detail is the cause alone: the user text already says the gateway could not be reached, and names no address.
+    return new ReplyError('unreachable', `gateway at ${new URL(url).host} unreachable (${code})`, { cause: err, detail: code });
   }
-  return new ReplyError('failed', `gateway request failed: ${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`, { cause: err });
+  const reason = `${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`;
+  return new ReplyError('failed', `gateway request failed: ${reason}`, { cause: err, detail: reason });
 }
 
 function causeCode(err: unknown): string | undefined {

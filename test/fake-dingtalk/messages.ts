@@ -5,6 +5,18 @@
 // the space that followed it, so a group text that @-mentions the bot arrives as " hello".
 // text()/replyTo() in a group with atBot (default true in groups) therefore prefix one space.
 // Pass { rawContent: true } to send content exactly as given.
+//
+// richText in a group: pass { botNameRun: true } for the clients (HarmonyOS) that keep the robot's name as
+// its own first run, glued to the next (`[{"text":"@机器人"},{"text":"/server"}]`, AstrBotDevs/AstrBot#9389).
+//
+// Quotes (`msg.quote.*` builds a repliedMsg; `replyTo` puts it under `text`, `richTextReplyTo` under `content`,
+// as DingTalk does for richText messages, OCC src/core/message-handler.ts). Shapes, from captures:
+// text `content.content` (SOIMY#598), markdown `content.text`, richText runs `{msgType, content}` (qwen-code#9536),
+// cards `content.cardContent` element trees or no content at all (SOIMY#598, OCC#399), chat records
+// `content.title/summary` (SOIMY tests), multi-line text as an encoded blob (dingtalk-stream-sdk-go#22).
+// Shared things: `interactiveCard` with `content.biz_custom_action_url` (a DingTalk document, SOIMY tests) or a
+// cardContent tree; `chatRecord` with `content.title/summary` and the messages in `content.chatRecord` as a JSON
+// string (open-dingtalk/dingtalk-stream-sdk-python#73, QwenLM/qwen-code#9339).
 import { createHash } from 'node:crypto';
 import type { FakeState } from './state.ts';
 import type { RepliedMsg, RichTextPart, RobotMessage } from './types.ts';
@@ -29,6 +41,40 @@ export interface MsgOptions {
   rawContent?: boolean;
   /** Merged last into the payload (e.g. { senderPlatform: 'Win' }). */
   extra?: Record<string, unknown>;
+  /** richText in a group: the robot's name stays as the first run ("@FakeBot"), glued to the next. */
+  botNameRun?: boolean;
+  /** Quotes: send `isReplyMsg: true` (default) or leave it out, as some captures do. */
+  isReplyMsg?: boolean;
+}
+
+/** Forwarded message inside a chatRecord. */
+export interface ChatRecordEntry {
+  senderNick?: string;
+  senderId?: string;
+  msgType?: string;
+  content: string | Record<string, unknown>;
+  createAt?: number;
+}
+
+export interface QuoteBuilders {
+  text(content: string, o?: QuoteOptions): RepliedMsg;
+  markdown(text: string, o?: QuoteOptions & { title?: string }): RepliedMsg;
+  richText(runs: Array<{ text: string } | { picture: string } | { at: string }>, o?: QuoteOptions): RepliedMsg;
+  picture(downloadCode: string, o?: QuoteOptions): RepliedMsg;
+  file(downloadCode: string, fileName: string, o?: QuoteOptions): RepliedMsg;
+  audio(downloadCode: string, o?: QuoteOptions & { recognition?: string }): RepliedMsg;
+  video(downloadCode: string, o?: QuoteOptions): RepliedMsg;
+  /** A card; `texts` become TEXT nodes of a cardContent tree; no texts = DingTalk sent no content (OCC#399). */
+  card(texts: string[], o?: QuoteOptions): RepliedMsg;
+  chatRecord(c: { title?: string; summary?: string }, o?: QuoteOptions): RepliedMsg;
+  /** A multi-line text DingTalk sent as an opaque encoded string. */
+  encodedText(o?: QuoteOptions): RepliedMsg;
+}
+
+export interface QuoteOptions {
+  /** The robot sent the quoted message (its own answer card). */
+  fromBot?: boolean;
+  appKey?: string;
 }
 
 const hash = (s: string, n: number): string => createHash('sha256').update(s).digest('base64').replace(/[+/=]/g, 'x').slice(0, n);
@@ -41,7 +87,14 @@ export interface MessageBuilders {
   video(c: { downloadCode: string; duration?: number | string; videoType?: string }, opts?: MsgOptions): RobotMessage;
   file(c: { downloadCode: string; fileName: string; spaceId?: string; fileId?: string }, opts?: MsgOptions): RobotMessage;
   replyTo(text: string, replied: RobotMessage | RepliedMsg, opts?: MsgOptions): RobotMessage;
+  /** A richText message quoting `replied` (the quote sits under `content`). */
+  richTextReplyTo(parts: RichTextPart[], replied: RepliedMsg, opts?: MsgOptions): RobotMessage;
+  /** A shared card or DingTalk document. */
+  interactiveCard(c: { title?: string; texts?: string[]; url?: string }, opts?: MsgOptions): RobotMessage;
+  /** A forwarded chat history; `entries` go into content.chatRecord as a JSON string. */
+  chatRecord(c: { title?: string; summary?: string; entries?: ChatRecordEntry[] }, opts?: MsgOptions): RobotMessage;
   unknown(opts?: MsgOptions & { label?: string }): RobotMessage;
+  quote: QuoteBuilders;
 }
 
 export function messageBuilders(st: FakeState): MessageBuilders {
@@ -87,14 +140,7 @@ export function messageBuilders(st: FakeState): MessageBuilders {
 
   return {
     text: (content, o) => finish({ ...common('text', o), text: { content: groupPrefix(content, o) } }, o),
-    richText: (parts, o) => finish({
-      ...common('richText', o),
-      content: {
-        richText: parts.map((p) => ('type' in p
-          ? { type: 'picture' as const, downloadCode: p.downloadCode, pictureDownloadCode: p.pictureDownloadCode ?? p.downloadCode }
-          : { text: p.text })),
-      },
-    }, o),
+    richText: (parts, o) => finish({ ...common('richText', o), content: { richText: richRuns(parts, o) } }, o),
     picture: (c, o) => finish({
       ...common('picture', o), content: { downloadCode: c.downloadCode, pictureDownloadCode: c.pictureDownloadCode ?? c.downloadCode },
     }, o),
@@ -113,15 +159,75 @@ export function messageBuilders(st: FakeState): MessageBuilders {
       const r: RepliedMsg = 'msgtype' in replied
         ? {
           msgType: replied.msgtype, msgId: replied.msgId, senderId: replied.senderId, createdAt: replied.createAt,
-          content: replied.msgtype === 'text' ? { text: replied.text?.content ?? '' } : { ...replied.content },
+          content: replied.msgtype === 'text' ? { content: replied.text?.content ?? '' } : { ...replied.content },
         }
         : replied;
       return finish({
         ...common('text', o),
-        text: { content: groupPrefix(text, o), isReplyMsg: true, repliedMsg: r },
+        text: { content: groupPrefix(text, o), ...(o?.isReplyMsg === false ? {} : { isReplyMsg: true }), repliedMsg: r },
         originalMsgId: r.msgId,
       }, o);
     },
+    richTextReplyTo: (parts, r, o) => finish({
+      ...common('richText', o),
+      content: { richText: richRuns(parts, o), ...(o?.isReplyMsg === false ? {} : { isReplyMsg: true }), repliedMsg: r },
+      originalMsgId: r.msgId,
+    }, o),
+    interactiveCard: (c, o) => finish({
+      ...common('interactiveCard', o),
+      content: {
+        ...(c.title ? { title: c.title } : {}),
+        ...(c.texts ? { cardContent: cardTree(c.texts) } : {}),
+        ...(c.url ? { biz_custom_action_url: c.url } : {}),
+      },
+    }, o),
+    chatRecord: (c, o) => finish({
+      ...common('chatRecord', o),
+      content: {
+        ...(c.title ? { title: c.title } : {}),
+        ...(c.summary ? { summary: c.summary } : {}),
+        ...(c.entries ? { chatRecord: JSON.stringify(c.entries) } : {}),
+      },
+      isForwardMsg: '1',
+    }, o),
     unknown: (o) => finish({ ...common('unknownMsgType', o), content: { unknownMsgType: o?.label ?? '[表情]' } }, o),
+    quote: quoteBuilders(st),
+  };
+
+  function richRuns(parts: RichTextPart[], o: MsgOptions = {}): RichTextPart[] {
+    const runs = parts.map((p): RichTextPart => ('type' in p && p.type === 'picture'
+      ? { type: 'picture', downloadCode: p.downloadCode, pictureDownloadCode: p.pictureDownloadCode ?? p.downloadCode }
+      : p));
+    const botRun = o.group && (o.atBot ?? true) && o.botNameRun ? [{ text: `@${st.app(o.appKey).botName}` }] : [];
+    return [...botRun, ...runs];
+  }
+}
+
+function cardTree(texts: string[]): unknown[] {
+  return [{ elementType: 'LIST', children: [{ elementType: 'RICHTEXT', children: texts.map((value) => ({ elementType: 'TEXT', value })) }] }];
+}
+
+function quoteBuilders(st: FakeState): QuoteBuilders {
+  const base = (msgType: string, content: Record<string, unknown> | undefined, o: QuoteOptions = {}): RepliedMsg => ({
+    msgType,
+    msgId: `msg${b64(16)}`,
+    senderId: o.fromBot ? st.app(o.appKey).chatbotUserId : `$:LWCP_v1:$${b64(16)}`,
+    createdAt: st.now() - 60_000,
+    ...(content ? { content } : {}),
+  });
+  return {
+    text: (content, o) => base('text', { content }, o),
+    markdown: (text, o) => base('markdown', { ...(o?.title ? { title: o.title } : {}), text }, o),
+    richText: (runs, o) => base('richText', {
+      richText: runs.map((r) => ('picture' in r ? { msgType: 'picture', downloadCode: r.picture }
+        : 'at' in r ? { msgType: 'at', atName: r.at } : { msgType: 'text', content: r.text })),
+    }, o),
+    picture: (downloadCode, o) => base('picture', { downloadCode }, o),
+    file: (downloadCode, fileName, o) => base('file', { downloadCode, fileName }, o),
+    audio: (downloadCode, o) => base('audio', { downloadCode, ...(o?.recognition ? { recognition: o.recognition } : {}) }, o),
+    video: (downloadCode, o) => base('video', { downloadCode }, o),
+    card: (texts, o) => base('interactiveCard', texts.length ? { cardContent: cardTree(texts) } : undefined, o),
+    chatRecord: (c, o) => base('chatRecord', { ...c }, o),
+    encodedText: (o) => base('text', { text: `${b64(48).replace(/[^A-Za-z0-9]/g, 'Q')}aZ9+/w==` }, o),
   };
 }

@@ -229,7 +229,9 @@ export interface SessionEntry {
 
 export type RichTextPart =
   | { text: string }
-  | { type: 'picture'; downloadCode: string; pictureDownloadCode?: string };
+  | { type: 'picture'; downloadCode: string; pictureDownloadCode?: string }
+  /** A structured mention run (SOIMY src/types.ts: `{type:"at", atName, atUserId}`). */
+  | { type: 'at'; atName: string; atUserId?: string };
 
 export interface RepliedMsg {
   msgType: string;
@@ -270,6 +272,8 @@ export interface RobotMessage {
     videoType?: string;
     richText?: RichTextPart[];
     unknownMsgType?: string;
+    /** interactiveCard, chatRecord and quote fields (see messages.ts for their sources). */
+    [field: string]: unknown;
   };
   originalMsgId?: string;
   [extra: string]: unknown;
