@@ -17,6 +17,7 @@ import type { ReplyEngine } from './reply/engine.ts';
 import { GatewayEngine } from './reply/gateway.ts';
 import { RuntimeEngine, type ChannelReplyRuntime } from './reply/runtime.ts';
 import { Sessions } from './sessions.ts';
+import { AnswersInFlight } from './stop.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import type { HostFlavor } from './host.ts';
@@ -78,6 +79,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     access: new AccessGate({ account, client, store, log, pairing: opts.pairing }),
     dedupe: createDedupe(store),
     queue,
+    inFlight: new AnswersInFlight(),
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,

@@ -1,6 +1,7 @@
 /**
  * The whole reply flow in one place, top to bottom:
- * frame data → inbound message → access gate → dedupe → conversation queue → reset command or session
+ * frame data → inbound message → access gate → dedupe → stop word (aborts the running answer, skips the queue)
+ * → conversation queue (a waiting user is told so) → reset command or session
  * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown)
  * → files after the card.
  */
@@ -8,7 +9,7 @@ import type { AccessGate } from './access.ts';
 import { AiCard } from './card.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
-import { deliverMarkdown, targetOf } from './deliver.ts';
+import { deliverMarkdown, sendNotice, targetOf } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
@@ -22,6 +23,7 @@ import type { KeyedQueue } from './queue.ts';
 import { ReplyError, type ReplyEngine } from './reply/engine.ts';
 import { userPrompt } from './prompt.ts';
 import { isResetCommand, type Sessions } from './sessions.ts';
+import { isStopWord, type AnswersInFlight } from './stop.ts';
 import { detectLang, replyErrorText, text } from './texts.ts';
 
 export interface PipelineDeps {
@@ -35,6 +37,8 @@ export interface PipelineDeps {
   access: AccessGate;
   dedupe: Dedupe;
   queue: KeyedQueue;
+  /** Answers a stop word can abort. */
+  inFlight: AnswersInFlight;
   log: Logger;
   /** Aborted when the account stops. */
   signal: AbortSignal;
@@ -72,7 +76,17 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
     log.warn(`message ${msg.msgId}: dedupe store failed (${errorMessage(err)}); answering anyway`);
   }
   log.info(`message ${msg.msgId} (${msg.msgtype}) from ${msg.senderStaffId ?? msg.senderId} in ${msg.isGroup ? 'group' : 'DM'} ${msg.conversationId}`);
-  await deps.queue.run(deps.sessions.conversationKey(msg), () =>
+  const conversation = deps.sessions.conversationKey(msg);
+  if (isStopWord(msg.text, deps.account.stopWords)) {
+    const stopped = deps.inFlight.stop(conversation, msg.senderStaffId ?? msg.senderId);
+    log.info(`message ${msg.msgId}: stop word; ${stopped ? 'answer in progress aborted' : 'nothing to stop'}`);
+    if (!stopped) await sendNotice(deps.client, msg, text('nothingToStop', detectLang(msg.text)), log);
+    return;
+  }
+  // A user whose message waits behind others hears so: one sessionWebhook line, no card (cards cost several calls).
+  const ahead = deps.queue.depth(conversation);
+  if (ahead > 0) void sendNotice(deps.client, msg, text('queued', detectLang(msg.text), { n: ahead }), log);
+  await deps.queue.run(conversation, () =>
     answer(deps, msg, admission.systemPrompt).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
   );
 }
@@ -104,6 +118,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const visible = (t: string) => (account.enableMediaUpload ? maskLocalImages(t, pending) : t);
 
   let answerText = '';
+  const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
   try {
     const chunks = deps.engine.reply({
       sessionKey: session.key,
@@ -113,13 +128,21 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       sender: { id: msg.senderStaffId ?? msg.senderId, name: msg.senderNick },
       conversation: { type: msg.isGroup ? 'group' : 'direct', id: msg.conversationId, title: msg.conversationTitle },
       messageId: msg.msgId,
-      signal: deps.signal,
+      signal: running.signal,
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
       card?.update(visible(answerText));
     }
   } catch (err) {
+    if (running.stopped && !deps.signal.aborted) {
+      // Keep what the user already saw and say it stopped; the card ends finished, not failed.
+      const shown = visible(answerText).trim();
+      const message = withNotices(shown ? `${shown}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
+      log.info(`message ${msg.msgId}: answer stopped by the sender`);
+      if (!(await card?.finish(message))) await deliverMarkdown(client, msg, message, log);
+      return;
+    }
     const reason = deps.signal.aborted
       ? text('shuttingDown', lang)
       : err instanceof ReplyError
@@ -130,6 +153,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     if (!(await card?.fail(message))) await deliverMarkdown(client, msg, message, log);
     noteQuota(deps, card);
     return;
+  } finally {
+    running.end();
   }
 
   const answer = answerText.trim() ? answerText : text('emptyAnswer', lang);

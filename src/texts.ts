@@ -66,6 +66,9 @@ const TEXTS = {
   inboundForbidden: { zh: '应用缺少下载用户文件的权限，请在钉钉开发者后台为应用开通 qyapi_robot_sendmsg', en: 'the app may not download users’ files; grant it qyapi_robot_sendmsg in the DingTalk developer console' },
   inboundFailed: { zh: '钉钉文件服务暂时不可用', en: 'DingTalk’s file service was unavailable' },
   inboundSaved: { zh: '[用户发送了{what}，已保存到 {path}]', en: '[The user sent {what}, saved at {path}]' },
+  answerStopped: { zh: '⏹️ 已停止回答。', en: '⏹️ Stopped.' },
+  nothingToStop: { zh: '当前没有正在进行的回答。', en: 'There is no answer in progress to stop.' },
+  queued: { zh: '⏳ 前面还有 {n} 条消息在处理，稍后回答。', en: '⏳ {n} earlier message(s) are being answered first; yours is next in line.' },
   accessRefused: { zh: '🙏 抱歉，你暂时没有使用这个机器人的权限，请联系管理员开通。', en: 'Sorry, you do not have access to this robot yet; please ask an administrator to allow you.' },
   pairingCode: {
     zh: '🔐 你还没有使用这个机器人的权限。配对码：{code}\n\n请把配对码发给管理员，由管理员运行：{command}（配对码 1 小时内有效）',

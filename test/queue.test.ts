@@ -18,3 +18,20 @@ test('one conversation runs in order, different conversations in parallel, a fai
   expect(log.indexOf('end b1')).toBeLessThan(log.indexOf('end a1'));
   expect(q.size).toBe(0);
 });
+
+test('depth counts the tasks a new one would wait behind, failures included, and drops to 0 when drained', async () => {
+  const q = new KeyedQueue();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  expect(q.depth('a')).toBe(0);
+  const first = q.run('a', () => gate);
+  const second = q.run('a', async () => {
+    throw new Error('boom');
+  }).catch(() => {});
+  expect(q.depth('a')).toBe(2);
+  expect(q.depth('b')).toBe(0);
+  release();
+  await Promise.all([first, second]);
+  await q.idle();
+  expect(q.depth('a')).toBe(0);
+});
