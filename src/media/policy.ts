@@ -6,6 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostConfig, ResolvedAccount } from '../config.ts';
 import type { MediaPolicy } from './safety.ts';
+import { secretsInConfig } from './secrets.ts';
 
 export function mediaPolicy(account: ResolvedAccount, cfg: HostConfig, stateDir: string): MediaPolicy {
   const home = homedir();
@@ -18,6 +19,9 @@ export function mediaPolicy(account: ResolvedAccount, cfg: HostConfig, stateDir:
       ...[process.env.OPENCLAW_CONFIG_PATH, process.env.CLAWDBOT_CONFIG_PATH, process.env.MOLTBOT_CONFIG_PATH].filter((p): p is string => !!p),
       ...hostDirs.flatMap((d) => ['openclaw.json', 'clawdbot.json', 'moltbot.json'].map((f) => join(d, f))),
     ],
+    // The config as the host resolved it (env substitutions included) plus this robot's own credentials;
+    // the config files on disk are read again at each check (safety.ts).
+    secrets: [...secretsInConfig(cfg, new Set([account.clientSecret, account.gateway.credential ?? ''].filter((v) => v.length >= 8)))],
   };
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startHarness, type Harness } from '../harness.ts';
 import { chunkText } from '../fake-gateway/index.ts';
+import { startSwapper } from './swapper.ts';
 
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(200, 7)]);
 const PDF = Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n');
@@ -100,4 +101,30 @@ describe('local media in answers', () => {
     expect(card.streams.msgContent!.content).toBe(answer);
     expect(h.gw.requests[0]!.body.messages!.filter((m) => m.role === 'system')).toEqual([]);
   });
+});
+
+describe('the media check cannot be raced', () => {
+  test('40 answers sending a file that another process swaps for a symlink to a protected file: no upload of it', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-race-out-'));
+    const outside = await mkdtemp(join(h.stateDir, 'credentials-'));
+    const inside = Buffer.concat([PNG, Buffer.from('chart')]);
+    const secret = Buffer.concat([PNG, Buffer.from('CREDENTIALS')]);
+    await writeFile(join(outside, 'secret.png'), secret);
+    await writeFile(join(dir, 'race.png'), inside);
+    h.gw.respond = () => ({ kind: 'stream', deltas: [`图表：![c](${join(dir, 'race.png')})`] });
+    const stop = await startSwapper({ file: join(dir, 'race.png'), outsideFile: join(outside, 'secret.png'), inside });
+    try {
+      const pushes = Array.from({ length: 40 }, (_, i) => h!.fake.pushRobotMessage(h!.fake.msg.text('图表', { senderStaffId: `u${i}` })));
+      for (const p of pushes) await h.fake.waitForAck(p.messageId, { within: 5000 });
+      await h.fake.waitFor(() => h!.fake.cardList().filter((c) => ['3', '5'].includes(c.flowStatusHistory.at(-1) ?? '')).length === 40, { timeoutMs: 20_000 });
+    } finally {
+      expect(await stop()).toBeGreaterThan(0);
+    }
+    const uploads = [...h.fake.media.values()];
+    expect(uploads.filter((u) => u.sha256 === sha(secret))).toHaveLength(0);
+    // Every answer either shows the real chart or says it was not sent.
+    const texts = h.fake.cardList().map((c) => c.streams.msgContent!.content);
+    expect(texts.every((t) => /^图表：!\[c\]\(@/.test(t) || t.startsWith('图表：⚠️ 未发送「race.png」'))).toBe(true);
+  }, 30_000);
 });
