@@ -130,6 +130,15 @@ export class FakeDingTalk {
     }, () => `gateway opens: ${this.gatewayOpens.length}, upgrades: ${JSON.stringify(this.st.upgrades.slice(-3))}`);
   }
 
+  /**
+   * Calls `listener` after every recorded REST call (cards, sent messages and media already reflect it);
+   * returns an unsubscribe function. Used by the simulator's live page.
+   */
+  onCall(listener: (call: CallRecord) => void): () => void {
+    this.st.callListeners.add(listener);
+    return () => this.st.callListeners.delete(listener);
+  }
+
   // ---- state ----
   get calls(): CallRecord[] { return this.st.calls; }
   get frames(): FrameRecord[] { return this.st.frames; }

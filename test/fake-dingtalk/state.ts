@@ -63,6 +63,9 @@ export class FakeState {
   private callSeq = 0;
   private frameSeq = 0;
 
+  /** Called after every recorded call, with the card/message state already updated (live views). */
+  readonly callListeners = new Set<(call: CallRecord) => void>();
+
   /** Fault flags set by faults presets (see faults.ts). */
   monthlyQuotaExhausted = false;
   deliverFailure?: { errorMsg: string; remaining: number };
@@ -197,6 +200,7 @@ export class FakeState {
   record(call: Omit<CallRecord, 'seq'>): CallRecord {
     const rec = { seq: ++this.callSeq, ...call };
     this.calls.push(rec);
+    for (const listener of this.callListeners) listener(rec);
     return rec;
   }
   recordFrame(connId: string, dir: 'down' | 'up', text: string): FrameRecord {

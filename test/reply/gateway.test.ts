@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { GatewayEngine } from '../../src/reply/gateway.ts';
 import { ReplyError, type ReplyRequest } from '../../src/reply/engine.ts';
+import { replyErrorText } from '../../src/texts.ts';
 import { startFakeGateway, type FakeGateway } from '../fake-gateway/index.ts';
 
 let gw: FakeGateway;
@@ -74,7 +75,12 @@ describe('gateway engine', () => {
   test('connection refused and silence become unreachable and timeout', async () => {
     const url = gw.url;
     await gw.close();
-    expect((await failure(engine({ url }).reply(request()))).kind).toBe('unreachable');
+    const refused = await failure(engine({ url }).reply(request()));
+    expect(refused).toMatchObject({ kind: 'unreachable', detail: 'ECONNREFUSED' });
+    // What the user is shown names the fix, not the gateway's internal address.
+    const shown = replyErrorText(refused, 'zh');
+    expect(shown).toContain('ECONNREFUSED');
+    expect(shown).not.toContain(new URL(url).host);
     gw = await startFakeGateway({ token: 'gw-secret' });
     gw.respond = () => ({ kind: 'hang' });
     const err = await failure(engine({ url: gw.url, idleTimeoutMs: 150 }).reply(request()));
