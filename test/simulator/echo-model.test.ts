@@ -22,7 +22,7 @@ describe('echo model', () => {
   const engine = (url: string) => new GatewayEngine({ url, credential: 'x', model: 'openclaw:main', sessionHeaders: ['x-openclaw-session-key'], idleTimeoutMs: 2000 });
   const ask = async (e: GatewayEngine, text: string, sessionKey = 's1', images: Array<{ path: string; mimeType: string; base64?: string }> = []) => {
     const deltas: string[] = [];
-    for await (const d of e.reply({ sessionKey, text, images, systemPrompts: [], sender: { id: 'u' }, signal: new AbortController().signal })) deltas.push(d);
+    for await (const d of e.reply({ sessionKey, text, images, systemPrompts: [], sender: { id: 'u' }, conversation: { type: 'direct', id: 'cid1' }, messageId: 'm1', signal: new AbortController().signal })) deltas.push(d);
     return deltas;
   };
 
