@@ -11,7 +11,7 @@ const noFiles = async (): Promise<string> => {
   throw new Error('no file expected');
 };
 
-describe('echo model', () => {
+describe('echo model', { timeout: 20_000 }, () => {
   let model: EchoModel | undefined;
   let dir: string | undefined;
   afterEach(async () => {

@@ -48,7 +48,7 @@ async function follow(url: string): Promise<Live> {
   return live;
 }
 
-async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 8000): Promise<T> {
+async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
@@ -61,7 +61,7 @@ async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs
 const post = (url: string, path: string, body: unknown) =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-describe('simulator', () => {
+describe('simulator', { timeout: 30_000 }, () => {
   let sim: Simulator | undefined;
   let live: Live | undefined;
   const logs: string[] = [];
