@@ -115,6 +115,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
             apiBaseUrl: fake.apiBase,
             oapiBaseUrl: fake.oapiBase,
             mediaRoots: [tempDir],
+            // Who may talk to the robot, as a real account would say it.
+            allowFrom: SENDERS.filter((s) => s.allowed).map((s) => s.staffId),
+            groupAllowFrom: [GROUP.conversationId],
           },
         },
       },

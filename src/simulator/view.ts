@@ -12,13 +12,15 @@ import type { CallRecord, CardState, FakeDingTalk, SentRecord } from '../../test
 export interface Sender {
   staffId: string;
   nick: string;
+  /** Listed in the simulated account's `allowFrom`: the others show how the access policy refuses a stranger. */
+  allowed: boolean;
 }
 
 /** The simulated colleagues who talk to the robot. */
 export const SENDERS: Sender[] = [
-  { staffId: 'user001', nick: '张三' },
-  { staffId: 'user002', nick: '李四' },
-  { staffId: 'user003', nick: '王五' },
+  { staffId: 'user001', nick: '张三', allowed: true },
+  { staffId: 'user002', nick: '李四', allowed: true },
+  { staffId: 'user003', nick: '王五', allowed: false },
 ];
 
 /** The one simulated group; every sender is a member. */

@@ -114,11 +114,11 @@ describe('simulator', { timeout: 30_000 }, () => {
 
     // A picture from a user: through messageFiles/download and the OSS-style URL, then to the model as an image.
     const picture = await fetch(png.url).then((r) => r.arrayBuffer());
-    const up = await fetch(`${sim.url}api/upload?conv=dm:user003&sender=user003&name=photo.png`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: picture });
+    const up = await fetch(`${sim.url}api/upload?conv=dm:user002&sender=user002&name=photo.png`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: picture });
     expect(up.status).toBe(200);
-    const second = await until(() => [...live.items.values()].find((i) => i.kind === 'card' && i.conv === 'dm:user003' && i.state === 'finished'), 'the answer to the picture');
+    const second = await until(() => [...live.items.values()].find((i) => i.kind === 'card' && i.conv === 'dm:user002' && i.state === 'finished'), 'the answer to the picture');
     expect(second.text).toContain('我收到了 **1 张图片**：image/png, 480×270');
-    const pictureAnswer = [...live.answers.values()].find((a) => a.conv === 'dm:user003')!;
+    const pictureAnswer = [...live.answers.values()].find((a) => a.conv === 'dm:user002')!;
     expect(live.calls.filter((c) => c.answerId === pictureAnswer.id).map((c) => c.path)).toContain('/v1.0/robot/messageFiles/download');
   });
 
@@ -163,6 +163,14 @@ describe('simulator', { timeout: 30_000 }, () => {
     await post(sim.url, 'api/send', { conv: 'dm:user001', sender: 'user001', text: 'after the drop' });
     await until(() => [...live.items.values()].find((i) => i.kind === 'card' && i.state === 'finished'), 'a finished card');
     expect(sim.fake.gatewayOpens.length).toBeGreaterThan(opensBefore);
+  });
+
+  it('refuses a sender who is not in allowFrom, with the refusal message in the chat', async () => {
+    const { sim, live } = await start();
+    await post(sim.url, 'api/send', { conv: 'dm:user003', sender: 'user003', text: '你好' });
+    const refusal = await until(() => [...live.items.values()].find((i) => i.from === 'bot' && i.conv === 'dm:user003'), 'the refusal');
+    expect(refusal.kind).toBe('markdown');
+    expect(sim.fake.cardList()).toHaveLength(0);
   });
 
   it('does not push a group message that does not @ the robot', async () => {

@@ -53,7 +53,9 @@ function renderSidebar() {
     li.className = key === state.current ? 'active' : '';
     li.dataset.conv = key;
     const last = [...state.items.values()].filter((i) => i.conv === key).sort((a, b) => a.at - b.at).at(-1);
-    const preview = last ? (last.kind === 'card' ? '[AI 卡片] ' : '') + (last.text ?? last.fileName ?? '[图片]').replace(/\s+/g, ' ').slice(0, 30) : key === state.group.key ? '群聊 · 需要 @钉钉助手' : '单聊 · 与机器人的对话';
+    const sender = state.senders.find((x) => `dm:${x.staffId}` === key);
+    const idle = key === state.group.key ? '群聊 · 需要 @钉钉助手' : sender && !sender.allowed ? '不在 allowFrom 中：机器人会拒绝' : '单聊 · 与机器人的对话';
+    const preview = last ? (last.kind === 'card' ? '[AI 卡片] ' : '') + (last.text ?? last.fileName ?? '[图片]').replace(/\s+/g, ' ').slice(0, 30) : idle;
     const unread = state.unread.get(key) ?? 0;
     const name = convTitle(key);
     li.innerHTML = `<span class="avatar ${key === state.group.key ? 'group' : ''}">${esc(key === state.group.key ? '群' : name.slice(-1))}</span>
