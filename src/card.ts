@@ -4,15 +4,22 @@
  *
  * Updates are coalesced: at most one call in flight, only the newest text is kept, and updates go out no
  * more often than `intervalMs` (the first words go out as soon as the card exists).
+ *
+ * A card never stays "typing": when the final streaming write fails (too long, Card.Streaming.Write revoked,
+ * throttled past the retries, hung), the instance update (`PUT /v1.0/card/instances`, Card.Instance.Write, spec §3.3)
+ * sets the text and flowStatus instead. When neither can show the answer, the caller sends it as a message and
+ * `redirect()` ends the card with a note saying where the answer went, so the user never sees a stale prefix
+ * beside the whole answer.
  */
 import { randomUUID } from 'node:crypto';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import { createAndDeliverCard, streamCard, updateCard, type Target } from './dingtalk/endpoints.ts';
+import { DingTalkNetworkError } from './dingtalk/errors.ts';
 import { errorMessage, type Logger } from './log.ts';
 
 /** flowStatus values of the AI card template (spec §3.3). */
-const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
-const CONTENT_KEY = 'msgContent';
+export const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
+export const CONTENT_KEY = 'msgContent';
 /** How late a slot may be taken and still count as on the grid. */
 const SLOT_SLACK_MS = 50;
 
@@ -25,9 +32,22 @@ export interface AiCardOptions {
   intervalMs: number;
   /** Queued streaming calls of this app, in seconds of budget; updates slow down as it grows. */
   pressure?: () => number;
+  /** Told when the card may exist on DingTalk, what it shows, and when it is closed (the open-card registry). */
+  tracker?: CardTracker;
 }
 
-type State = 'creating' | 'streaming' | 'closed' | 'broken';
+/** Follows the cards that may be open on DingTalk, so that a crash or stop cannot leave them typing (see ./cards.ts). */
+export interface CardTracker {
+  opened(outTrackId: string): void;
+  shown(outTrackId: string, text: string): void;
+  closed(outTrackId: string): void;
+}
+
+/**
+ * creating → streaming → closed, or: broken (create failed; the card may still exist when the create call timed out),
+ * unclosed (the final text could not be shown: the caller must send it elsewhere and `redirect()`).
+ */
+type State = 'creating' | 'streaming' | 'closed' | 'broken' | 'unclosed';
 
 export class AiCard {
   readonly outTrackId = `dtai_${randomUUID()}`;
@@ -69,17 +89,33 @@ export class AiCard {
     if (this.state === 'streaming') this.schedule();
   }
 
-  /** Show the final text and mark the card FINISHED. False when the card could not show it. */
+  /** Show the final text and mark the card FINISHED. False when the card could not show it (send it elsewhere, then `redirect`). */
   async finish(finalText: string): Promise<boolean> {
     return this.close(finalText, false);
   }
 
-  /** End the card in the FAILED state with a short human message. */
+  /** Show `message` and mark the card FAILED. False when the card could not show it (send it elsewhere, then `redirect`). */
   async fail(message: string): Promise<boolean> {
     return this.close(message, true);
   }
 
+  /**
+   * The answer went out as a message: end the card (if it may exist) with `note` instead of a stale prefix, by the
+   * instance update or else the streaming API. Never throws; true when the card is closed.
+   */
+  async redirect(note: string): Promise<boolean> {
+    const mayExist = this.state === 'unclosed' || (this.state === 'broken' && this.createAmbiguous);
+    if (!mayExist) return false;
+    this.state = 'closed';
+    const done = await this.closeWith(note, true, 'instance-first');
+    if (done) this.opts.tracker?.closed(this.outTrackId);
+    return done;
+  }
+
+  private createAmbiguous = false;
+
   private async create(): Promise<boolean> {
+    this.opts.tracker?.opened(this.outTrackId);
     try {
       const res = await createAndDeliverCard(this.opts.client, {
         templateId: this.opts.templateId,
@@ -99,6 +135,9 @@ export class AiCard {
       return true;
     } catch (err) {
       this.failureError = err;
+      // A create that timed out may have made the card: keep it tracked so that it gets closed.
+      this.createAmbiguous = err instanceof DingTalkNetworkError && !err.notSent;
+      if (!this.createAmbiguous) this.opts.tracker?.closed(this.outTrackId);
       this.break(`create: ${errorMessage(err)}`);
       return false;
     }
@@ -127,6 +166,7 @@ export class AiCard {
     this.inFlight = this.stream(text, false, false, abort.signal)
       .then(() => {
         this.lastSent = text;
+        this.opts.tracker?.shown(this.outTrackId, text);
       })
       .catch((err) => {
         // A lost or withdrawn intermediate update is harmless: the next one carries the whole text again.
@@ -148,23 +188,43 @@ export class AiCard {
     await this.inFlight;
     if (!ok || this.state !== 'streaming') return false;
     this.state = 'closed';
-    try {
+    if (await this.closeWith(text, isError, 'streaming-first')) {
+      this.opts.tracker?.closed(this.outTrackId);
+      return true;
+    }
+    this.state = 'unclosed';
+    this.failure = `${isError ? 'fail' : 'finish'}: the card could not show the final text`;
+    return false;
+  }
+
+  /**
+   * Put `text` in the card and end it FINISHED/FAILED by whichever API still works. With 'streaming-first', the
+   * streaming finalize (the usual way) then the instance update; with 'instance-first' the reverse. True when one
+   * of them showed the text.
+   */
+  private async closeWith(text: string, isError: boolean, order: 'streaming-first' | 'instance-first'): Promise<boolean> {
+    const flowStatus = isError ? FLOW.FAILED : FLOW.FINISHED;
+    const viaStreaming = async () => {
       await this.stream(text, true, isError);
-    } catch (err) {
-      this.failureError = err;
-      this.break(`${isError ? 'fail' : 'finish'}: ${errorMessage(err)}`);
-      return false;
+      try {
+        await updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } });
+      } catch (err) {
+        // The finalize already ended the card (spec §3.3: isFinalize → FINISHED, isError → FAILED); only the badge may lag.
+        this.opts.log.warn(`card ${this.outTrackId}: final state not set: ${errorMessage(err)}`);
+      }
+    };
+    const viaInstance = () => updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } });
+    const ways = order === 'streaming-first' ? [['streaming finalize', viaStreaming], ['instance update', viaInstance]] as const : [['instance update', viaInstance], ['streaming finalize', viaStreaming]] as const;
+    for (const [name, way] of ways) {
+      try {
+        await way();
+        return true;
+      } catch (err) {
+        this.failureError = err;
+        this.opts.log.warn(`card ${this.outTrackId}: ${name} failed: ${errorMessage(err)}`);
+      }
     }
-    try {
-      await updateCard(this.opts.client, {
-        outTrackId: this.outTrackId,
-        params: { flowStatus: isError ? FLOW.FAILED : FLOW.FINISHED, [CONTENT_KEY]: text },
-      });
-    } catch (err) {
-      // The user already sees the final text; only the card's status badge is stale.
-      this.opts.log.warn(`card ${this.outTrackId}: final state not set: ${errorMessage(err)}`);
-    }
-    return true;
+    return false;
   }
 
   private stream(content: string, isFinalize: boolean, isError: boolean, signal?: AbortSignal): Promise<unknown> {

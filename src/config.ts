@@ -25,6 +25,7 @@ export interface DingTalkAccountConfig {
   gatewayUrl?: string;
   agentId?: string;
   gatewayTimeout?: number;
+  answerTimeout?: number;
   sessionTimeout?: number;
   groupSessionScope?: 'group' | 'sender';
   enableMediaUpload?: boolean;
@@ -73,7 +74,8 @@ export interface ResolvedAccount {
    * owner); `runtime` runs the turn in the host's channel reply runtime (the sender is an ordinary sender).
    */
   engine: 'gateway' | 'runtime';
-  gateway: { url: string; credential: string | undefined; agentId: string; idleTimeoutMs: number };
+  /** `idleTimeoutMs`: longest silence; `answerTimeoutMs`: longest whole answer (keep-alives do not extend it). */
+  gateway: { url: string; credential: string | undefined; agentId: string; idleTimeoutMs: number; answerTimeoutMs: number };
   sessionTimeoutMs: number;
   groupSessionScope: 'group' | 'sender';
   enableMediaUpload: boolean;
@@ -170,6 +172,9 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
       credential: credential.value,
       agentId: nonEmpty(merged.agentId, 'main', key('agentId'), problems),
       idleTimeoutMs: positive(merged.gatewayTimeout, 300_000, key('gatewayTimeout'), problems),
+      // 30 min: 6× the idle timeout for agents that run long tools, and well inside the 90 min a sessionWebhook lives
+      // (spec §2.1), so an answer cut by the deadline can still be delivered through it.
+      answerTimeoutMs: positive(merged.answerTimeout, 1_800_000, key('answerTimeout'), problems),
     },
     sessionTimeoutMs: positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
     groupSessionScope: oneOf(merged.groupSessionScope, ['group', 'sender'] as const, 'group', key('groupSessionScope'), problems),

@@ -1,13 +1,19 @@
 /**
  * Plain messages when there is no card: the reply goes out as markdown through the message's
  * sessionWebhook (@-ing the sender in groups), and through the robot OpenAPI when the webhook is
- * missing, expired or refused — so an answer is never lost.
+ * missing, expired, refused or not DingTalk's — so an answer is never lost.
+ *
+ * Exactly once: DingTalk has no idempotency key for either route and no way to ask whether a webhook message
+ * arrived. A refused or unsent webhook call (error code, connection refused) falls back silently. A webhook call
+ * that timed out or broke after sending may have been delivered: the webhook timeout is long (60 s, see the client)
+ * so this is rare, and the robot API copy then says it may be a duplicate — a visible duplicate beats a lost answer.
  */
 import type { DingTalkClient } from './dingtalk/client.ts';
 import { DingTalkApiError, DingTalkNetworkError } from './dingtalk/errors.ts';
 import { sendBySessionWebhook, sendRobotMessage, type Target } from './dingtalk/endpoints.ts';
 import type { InboundMessage } from './inbound.ts';
 import { errorMessage, type Logger } from './log.ts';
+import { detectLang, text as userText } from './texts.ts';
 
 /** DingTalk has no documented markdown cap; long texts are split well below where clients truncate. */
 export const MARKDOWN_CHUNK_CHARS = 3800;
@@ -16,21 +22,59 @@ export function targetOf(msg: InboundMessage): Target {
   return msg.isGroup ? { kind: 'group', conversationId: msg.conversationId } : { kind: 'dm', userId: msg.senderStaffId ?? msg.senderId };
 }
 
+/** Some of a text could not be delivered by any route; `undelivered` is what is missing (whole chunks). */
+export class UndeliveredError extends Error {
+  readonly undelivered: string;
+  constructor(undelivered: string, cause: unknown) {
+    super(`message not delivered: ${errorMessage(cause)}`, { cause });
+    this.name = 'UndeliveredError';
+    this.undelivered = undelivered;
+  }
+}
+
+/** Send `text` (split into chunks) to the message's conversation. Throws UndeliveredError with the missing rest. */
 export async function deliverMarkdown(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<void> {
-  for (const chunk of splitMarkdown(text, MARKDOWN_CHUNK_CHARS)) await deliverOne(client, msg, chunk, log);
+  const chunks = splitMarkdown(text, MARKDOWN_CHUNK_CHARS);
+  for (const [i, chunk] of chunks.entries()) {
+    try {
+      await deliverOne(client, msg, chunk, log);
+    } catch (err) {
+      throw new UndeliveredError(chunks.slice(i).join('\n\n'), err);
+    }
+  }
+}
+
+/**
+ * Is `url` a sessionWebhook of DingTalk? Callbacks carry `https://oapi.dingtalk.com/robot/sendBySession?session=…`
+ * (spec §2.1 real captures, §3.7); the configured oapiBaseUrl stands in for oapi.dingtalk.com (tests, proxies).
+ * Anything else (another host, a path elsewhere) is not POSTed to: the answer would leave DingTalk.
+ */
+export function isDingTalkWebhook(url: string, oapiOrigin: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  return (u.origin === 'https://oapi.dingtalk.com' || u.origin === oapiOrigin) && u.pathname === '/robot/sendBySession' && !u.username && !u.password;
 }
 
 async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<void> {
-  if (webhookValid(msg)) {
+  let maybeSent = false;
+  if (webhookValid(msg) && !isDingTalkWebhook(msg.sessionWebhook!, client.oapiOrigin)) {
+    log.warn(`message ${msg.msgId}: sessionWebhook is not on DingTalk's webhook host (${hostOf(msg.sessionWebhook!)}); sending through the robot API instead`);
+  } else if (webhookValid(msg)) {
     try {
       await replyByWebhook(client, msg, text);
       return;
     } catch (err) {
       if (!(err instanceof DingTalkApiError || err instanceof DingTalkNetworkError)) throw err;
-      log.warn(`sessionWebhook reply failed (${errorMessage(err)}); sending through the robot API instead`);
+      maybeSent = err instanceof DingTalkNetworkError && !err.notSent;
+      log.warn(`sessionWebhook reply failed (${errorMessage(err)}); sending through the robot API instead${maybeSent ? ' (it may have arrived: marked as a possible duplicate)' : ''}`);
     }
   }
-  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text });
+  const body = maybeSent ? `${text}\n\n${userText('maybeDuplicate', detectLang(msg.text))}` : text;
+  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text: body });
 }
 
 /**
@@ -39,6 +83,10 @@ async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: str
  */
 export async function sendNotice(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<boolean> {
   if (!webhookValid(msg)) return false;
+  if (!isDingTalkWebhook(msg.sessionWebhook!, client.oapiOrigin)) {
+    log.warn(`message ${msg.msgId}: notice not sent: sessionWebhook is not on DingTalk's webhook host (${hostOf(msg.sessionWebhook!)})`);
+    return false;
+  }
   try {
     await replyByWebhook(client, msg, text);
     return true;
@@ -60,6 +108,14 @@ async function replyByWebhook(client: DingTalkClient, msg: InboundMessage, text:
     markdown: { title: titleOf(text), text: atUser ? `${text}\n\n@${atUser}` : text },
     ...(atUser ? { at: { atUserIds: [atUser], isAtAll: false } } : {}),
   });
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host || 'no host';
+  } catch {
+    return 'not a URL';
+  }
 }
 
 /** A notification title: the first words of the text without markdown syntax. */

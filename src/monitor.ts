@@ -18,6 +18,8 @@ import { GatewayEngine } from './reply/gateway.ts';
 import { RuntimeEngine, type ChannelReplyRuntime } from './reply/runtime.ts';
 import { Sessions } from './sessions.ts';
 import { AnswersInFlight } from './stop.ts';
+import { OpenCards } from './cards.ts';
+import { PendingAnswers } from './pending.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import type { HostFlavor } from './host.ts';
@@ -30,6 +32,8 @@ export const PLUGIN_VERSION = '0.1.0';
  * (create+deliver, 15 updates, finalize, FINISHED) and its text never stands still for more than 2 s.
  */
 export const CARD_UPDATE_INTERVAL_MS = 1_998;
+/** How long a stop waits for answers to close their cards before cancelling every DingTalk call. */
+export const STOP_GRACE_MS = 5_000;
 
 export interface MonitorOptions {
   account: ResolvedAccount;
@@ -53,6 +57,7 @@ export interface MonitorOptions {
   budget?: AppBudget;
   cardIntervalMs?: number;
   backoffMinMs?: number;
+  stopGraceMs?: number;
   now?: () => number;
 }
 
@@ -66,7 +71,19 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       onError: (err) => log.warn(`state store: ${errorMessage(err)}`),
     });
   const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
-  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log, gate: budget });
+  // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
+  // and none starts after it — no REST call of this run happens after this function returned.
+  const halt = new AbortController();
+  const client = new DingTalkClient({
+    clientId: account.clientId,
+    clientSecret: account.clientSecret,
+    apiBaseUrl: account.apiBaseUrl,
+    oapiBaseUrl: account.oapiBaseUrl,
+    log,
+    gate: budget,
+    signal: halt.signal,
+  });
+  const cards = new OpenCards({ store, accountId: account.accountId, log });
   const engine = opts.engine ?? createEngine(opts);
   const queue = new KeyedQueue();
   const policy = mediaPolicy(account, opts.cfg ?? {}, opts.defaultStateDir);
@@ -80,6 +97,8 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     dedupe: createDedupe(store),
     queue,
     inFlight: new AnswersInFlight(),
+    cards,
+    pending: new PendingAnswers({ store, accountId: account.accountId }),
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
@@ -93,6 +112,9 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   setMaxListeners(0, signal);
   log.info(`starting (${opts.host.name} host, engine ${engine.name}${engine.name === 'gateway' ? `, gateway ${account.gateway.url}` : ''})`);
   // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
+  // Cards a previous run left typing (crash, kill -9, stop while DingTalk hung) are closed now.
+  // (Called now, before any new card is recorded: only the old run's records are taken.)
+  const leftovers = cards.closeLeftovers(client).catch((err) => log.warn(`closing cards left open: ${errorMessage(err)}`));
   client.accessToken().catch((err) => log.warn(`access token: ${errorMessage(err)}`));
   try {
     await runStream({
@@ -110,8 +132,17 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       backoffMinMs: opts.backoffMinMs,
     });
   } finally {
-    // Answers in progress were aborted with the signal; let them write their last state.
-    await Promise.race([queue.idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    // Answers in progress were aborted with the signal; let them close their cards, for a bounded time.
+    let graceTimer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      queue.idle().then(() => true),
+      new Promise<false>((r) => (graceTimer = setTimeout(() => r(false), opts.stopGraceMs ?? STOP_GRACE_MS))),
+    ]);
+    clearTimeout(graceTimer);
+    if (!closed) log.warn(`stopping: answers still busy after ${opts.stopGraceMs ?? STOP_GRACE_MS} ms; their DingTalk calls are cancelled and their cards closed at the next start`);
+    halt.abort();
+    await leftovers;
+    await cards.list().catch(() => undefined);
     await store.flush().catch((err) => log.warn(`state store flush failed: ${errorMessage(err)}`));
   }
 }
@@ -136,5 +167,7 @@ function createEngine(opts: MonitorOptions): ReplyEngine {
     model: host.model(account.gateway.agentId),
     sessionHeaders: host.sessionHeaders,
     idleTimeoutMs: account.gateway.idleTimeoutMs,
+    answerTimeoutMs: account.gateway.answerTimeoutMs,
+    log: opts.log,
   });
 }

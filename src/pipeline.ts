@@ -1,15 +1,19 @@
 /**
  * The whole reply flow in one place, top to bottom:
  * frame data → inbound message → access gate → dedupe → stop word (aborts the running answer, skips the queue)
- * → conversation queue (a waiting user is told so) → reset command or session
- * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown)
- * → files after the card.
+ * → conversation queue (a waiting user is told so) → answers kept from earlier → reset command or session
+ * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown, the card
+ * then says where the answer went) → files after the card.
+ *
+ * Failures: the user keeps what was already on screen and gets one fixed text per cause under it (src/texts.ts
+ * FAILURE_TEXTS) with a reference id; the detail goes only to the (redacted) log beside that id.
  */
 import type { AccessGate } from './access.ts';
 import { AiCard } from './card.ts';
+import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
-import { deliverMarkdown, sendNotice, targetOf } from './deliver.ts';
+import { deliverMarkdown, sendNotice, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
@@ -21,10 +25,11 @@ import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { KeyedQueue } from './queue.ts';
 import { ReplyError, type ReplyEngine } from './reply/engine.ts';
+import type { PendingAnswers } from './pending.ts';
 import { userPrompt } from './prompt.ts';
 import { isResetCommand, type Sessions } from './sessions.ts';
 import { isStopWord, type AnswersInFlight } from './stop.ts';
-import { detectLang, replyErrorText, text } from './texts.ts';
+import { detectLang, failureText, referenceId, text, type FailureCause, type Lang } from './texts.ts';
 
 export interface PipelineDeps {
   account: ResolvedAccount;
@@ -39,6 +44,10 @@ export interface PipelineDeps {
   queue: KeyedQueue;
   /** Answers a stop word can abort. */
   inFlight: AnswersInFlight;
+  /** Cards that may be open on DingTalk (closed at the next start if this run dies). */
+  cards: OpenCards;
+  /** Answers no route could deliver, kept for the conversation's next message. */
+  pending: PendingAnswers;
   log: Logger;
   /** Aborted when the account stops. */
   signal: AbortSignal;
@@ -96,10 +105,12 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   // A command like `/new` says nothing about the user's language.
   const lang = detectLang(msg.text.replace(/^\s*\/\S+/, ''));
 
+  await deliverKeptAnswers(deps, msg, lang);
+
   if (isResetCommand(msg.text)) {
     await deps.sessions.reset(msg);
     log.info(`message ${msg.msgId}: new session started by command`);
-    await deliverMarkdown(client, msg, text('sessionReset', lang), log);
+    await deliver(deps, msg, text('sessionReset', lang));
     return;
   }
 
@@ -108,7 +119,15 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   // With the org's monthly quota spent, cards would fail anyway: plain markdown until it recovers.
   const card = deps.budget.quotaExhausted()
     ? undefined
-    : new AiCard({ client, templateId: account.cardTemplateId, target: targetOf(msg), log, intervalMs: deps.cardIntervalMs, pressure: () => deps.budget.pressure('card.streaming') });
+    : new AiCard({
+        client,
+        templateId: account.cardTemplateId,
+        target: targetOf(msg),
+        log,
+        intervalMs: deps.cardIntervalMs,
+        pressure: () => deps.budget.pressure('card.streaming'),
+        tracker: deps.cards.tracker(lang),
+      });
   void card?.start();
   const inbound = msg.media.length
     ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir, imagesAsContent: deps.media.imagesAsContent })
@@ -140,18 +159,17 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       const shown = visible(answerText).trim();
       const message = withNotices(shown ? `${shown}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
-      if (!(await card?.finish(message))) await deliverMarkdown(client, msg, message, log);
+      await finishAnswer(deps, msg, card, message, false, lang);
       return;
     }
-    const reason = deps.signal.aborted
-      ? text('shuttingDown', lang)
-      : err instanceof ReplyError
-        ? replyErrorText(err, lang)
-        : text('gatewayFailed', lang, { detail: errorMessage(err) });
-    const message = withNotices(reason);
-    log.warn(`message ${msg.msgId}: no answer from ${deps.engine.name}: ${errorMessage(err)}`);
-    if (!(await card?.fail(message))) await deliverMarkdown(client, msg, message, log);
-    noteQuota(deps, card);
+    // What the user already saw stays; one fixed note under it says what happened (detail only in the log).
+    const cause: FailureCause = deps.signal.aborted ? 'shutdown' : err instanceof ReplyError ? err.kind : 'internal';
+    const ref = referenceId();
+    const detail = err instanceof ReplyError && err.detail ? ` (upstream said: ${err.detail})` : '';
+    log.warn(`message ${msg.msgId}: [ref ${ref}] ${answerText.trim() ? 'answer cut short' : 'no answer'} from ${deps.engine.name} (${cause}): ${errorMessage(err)}${detail}`);
+    const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
+    const message = withNotices(answerText.trim() ? `${visible(answerText).trimEnd()}\n\n${note}` : note);
+    await finishAnswer(deps, msg, card, message, true, lang);
     return;
   } finally {
     running.end();
@@ -162,14 +180,65 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     ? await prepareAnswerMedia(answer, { client, policy: deps.media.policy, log, lang })
     : { text: answer, files: [] };
   const finalText = withNotices(prepared.text);
-  if (!(await card?.finish(finalText))) {
-    log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
-    await deliverMarkdown(client, msg, finalText, log);
-    noteQuota(deps, card);
-  }
+  await finishAnswer(deps, msg, card, finalText, false, lang);
   if (prepared.files.length === 0) return;
   const failed = await sendAnswerFiles(client, targetOf(msg), prepared.files, log);
-  for (const name of failed) await deliverMarkdown(client, msg, text('mediaFileSendFailed', lang, { name }), log);
+  for (const name of failed) await deliver(deps, msg, text('mediaFileSendFailed', lang, { name }));
+}
+
+/**
+ * The final text goes into the card (FINISHED, or FAILED when `isError`). When the card cannot show it, the text goes
+ * out once as a message and the card is ended with a note saying so: never a stale prefix beside the whole answer.
+ */
+async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang): Promise<void> {
+  if (card && (isError ? await card.fail(finalText) : await card.finish(finalText))) return;
+  deps.log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
+  const delivered = await deliver(deps, msg, finalText);
+  await card?.redirect(text(delivered ? 'answerSentAsMessage' : 'answerKept', lang));
+  noteQuota(deps, card);
+}
+
+/** Send a message; what no route can take is kept for the conversation's next message. True when all was sent. */
+async function deliver(deps: PipelineDeps, msg: InboundMessage, body: string): Promise<boolean> {
+  try {
+    await deliverMarkdown(deps.client, msg, body, deps.log);
+    return true;
+  } catch (err) {
+    const rest = err instanceof UndeliveredError ? err.undelivered : body;
+    if (deps.signal.aborted) {
+      // Stopping: the card registry closes this answer's card at the next start; a late copy would only repeat it.
+      deps.log.warn(`message ${msg.msgId}: not delivered while stopping (${errorMessage(err)})`);
+      return false;
+    }
+    try {
+      await deps.pending.keep(targetOf(msg), rest);
+      deps.log.warn(`message ${msg.msgId}: answer not delivered (${errorMessage(err)}); kept, it goes out with the next message of this conversation`);
+    } catch (storeErr) {
+      deps.log.error(`message ${msg.msgId}: answer not delivered (${errorMessage(err)}) and could not be kept (${errorMessage(storeErr)}): lost`);
+    }
+    return false;
+  }
+}
+
+/** Answers an earlier message could not get out go first, through this message's fresh sessionWebhook. */
+async function deliverKeptAnswers(deps: PipelineDeps, msg: InboundMessage, lang: Lang): Promise<void> {
+  let kept;
+  try {
+    kept = await deps.pending.take(targetOf(msg));
+  } catch (err) {
+    deps.log.warn(`message ${msg.msgId}: could not read kept answers (${errorMessage(err)})`);
+    return;
+  }
+  for (const [i, p] of kept.entries()) {
+    try {
+      await deliverMarkdown(deps.client, msg, `${text('pendingAnswer', lang)}\n\n${p.text}`, deps.log);
+      deps.log.info(`message ${msg.msgId}: delivered an answer kept since ${new Date(p.at).toISOString()}`);
+    } catch (err) {
+      deps.log.warn(`message ${msg.msgId}: kept answers still not delivered (${errorMessage(err)}); keeping them`);
+      for (const rest of kept.slice(i)) await deps.pending.keep(targetOf(msg), rest.text).catch((e) => deps.log.error(`message ${msg.msgId}: a kept answer could not be kept again (${errorMessage(e)}): lost`));
+      return;
+    }
+  }
 }
 
 /** The org's monthly API quota ran out: switch the app to markdown for a while, and say so once. */

@@ -2,7 +2,8 @@
  * Every text a DingTalk user sees, in Chinese, and in English when the user wrote English.
  * Error texts name the fix; the README FAQ explains each one.
  */
-import type { ReplyError } from './reply/engine.ts';
+import { randomBytes } from 'node:crypto';
+import type { ReplyErrorKind } from './reply/engine.ts';
 
 export type Lang = 'zh' | 'en';
 
@@ -17,35 +18,23 @@ const TEXTS = {
   emptyAnswer: { zh: '（智能体没有返回内容）', en: '(The agent returned no content.)' },
   unsupportedMessage: { zh: '[用户发送了一条暂不支持的消息：{type}]', en: '[The user sent a message type that is not supported yet: {type}]' },
   mediaPlaceholder: { zh: '[用户发送了{what}]', en: '[The user sent {what}]' },
-  gatewayUnauthorized: {
-    zh: '⚠️ 网关鉴权失败（HTTP {status}）。请检查 channels.dingtalk-ai.gatewayToken / gatewayPassword 是否与网关的 gateway.auth 配置一致。',
-    en: '⚠️ The gateway rejected our credentials (HTTP {status}). Check channels.dingtalk-ai.gatewayToken / gatewayPassword against gateway.auth.',
+  answerSentAsMessage: { zh: '💬 回答已以消息形式发送（见下方）。', en: '💬 The answer was sent as a message (see below).' },
+  answerKept: {
+    zh: '⚠️ 回答暂时无法送达（钉钉接口额度用尽或网络故障），已保存，会在你发送下一条消息时补发。',
+    en: '⚠️ The answer could not be delivered right now (DingTalk quota used up or a network fault); it is kept and comes with your next message.',
   },
-  gatewayDisabled: {
-    zh: '⚠️ 网关未开启 OpenAI 兼容接口（HTTP 405）。请在网关配置中设置 gateway.http.endpoints.chatCompletions.enabled = true，然后重启网关。',
-    en: '⚠️ The gateway’s OpenAI-compatible endpoint is off (HTTP 405). Set gateway.http.endpoints.chatCompletions.enabled = true and restart the gateway.',
+  cardInterrupted: {
+    zh: '⚠️ 服务重启，这条回答没有写完。请重新发送你的问题。',
+    en: '⚠️ The service restarted before this answer was finished. Please send your question again.',
   },
-  gatewayNotFound: {
-    zh: '⚠️ 网关地址不对（HTTP 404）。请检查 channels.dingtalk-ai.gatewayUrl，应以 /v1/chat/completions 结尾。',
-    en: '⚠️ Wrong gateway address (HTTP 404). Check channels.dingtalk-ai.gatewayUrl; it should end with /v1/chat/completions.',
+  maybeDuplicate: {
+    zh: '（网络超时后重发：如果你已经收到过这条回答，请忽略本条。）',
+    en: '(Resent after a network timeout: if you already got this answer, please ignore this one.)',
   },
-  gatewayRejected: {
-    zh: '⚠️ 网关拒绝了请求（HTTP 400）：{detail}。请检查 channels.dingtalk-ai.agentId 是否为已存在的智能体。',
-    en: '⚠️ The gateway refused the request (HTTP 400): {detail}. Check that channels.dingtalk-ai.agentId names an existing agent.',
+  pendingAnswer: {
+    zh: '📬 之前有一条回答没能送达（钉钉接口额度用尽或会话已过期），现补发如下：',
+    en: '📬 An earlier answer could not be delivered (DingTalk quota used up or the session expired); here it is:',
   },
-  gatewayUnreachable: {
-    zh: '⚠️ 无法连接网关（{detail}）。请确认网关正在运行，且 channels.dingtalk-ai.gatewayUrl 的地址和端口正确。',
-    en: '⚠️ Cannot reach the gateway ({detail}). Make sure it is running and channels.dingtalk-ai.gatewayUrl has the right host and port.',
-  },
-  gatewayTimeout: {
-    zh: '⚠️ 网关长时间没有响应，已停止等待。请稍后重试；如经常发生，可调大 channels.dingtalk-ai.gatewayTimeout。',
-    en: '⚠️ The gateway stopped responding. Please try again; if this keeps happening, raise channels.dingtalk-ai.gatewayTimeout.',
-  },
-  gatewayFailed: {
-    zh: '⚠️ 智能体处理出错：{detail}。请稍后重试，或查看网关日志。',
-    en: '⚠️ The agent failed: {detail}. Please try again, or check the gateway logs.',
-  },
-  shuttingDown: { zh: '⚠️ 服务正在重启，这条消息没有回答完，请稍后重新发送。', en: '⚠️ The service is restarting and this answer was cut short; please send your message again shortly.' },
   mediaPending: { zh: '🖼️（图片处理中…）', en: '🖼️ (preparing image…)' },
   mediaSentAsFile: { zh: '📎 {name}（已作为文件发送）', en: '📎 {name} (sent as a file)' },
   mediaRefused: { zh: '⚠️ 未发送「{name}」：{reason}', en: '⚠️ Not sent "{name}": {reason}' },
@@ -98,23 +87,70 @@ export function text(key: TextKey, lang: Lang, vars: Record<string, string | num
   return TEXTS[key][lang].replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
 }
 
-/** The short human message for a failed answer. */
-export function replyErrorText(err: ReplyError, lang: Lang): string {
-  const vars = { status: err.status ?? '', detail: err.detail ?? err.message };
-  switch (err.kind) {
-    case 'unauthorized':
-      return text('gatewayUnauthorized', lang, vars);
-    case 'endpoint-disabled':
-      return text('gatewayDisabled', lang, vars);
-    case 'not-found':
-      return text('gatewayNotFound', lang, vars);
-    case 'rejected':
-      return text('gatewayRejected', lang, vars);
-    case 'unreachable':
-      return text('gatewayUnreachable', lang, vars);
-    case 'timeout':
-      return text('gatewayTimeout', lang, vars);
-    case 'failed':
-      return text('gatewayFailed', lang, vars);
-  }
+/**
+ * Why an answer failed or stopped short, as a user may be told. The same causes are used by the logs (with the
+ * detail and the reference id) and by the doctor; the texts never carry upstream bodies, addresses or secrets.
+ */
+export type FailureCause = ReplyErrorKind | 'shutdown' | 'internal';
+
+/**
+ * One fixed text per cause, naming the fix where the operator can fix it. `{ref}` is a short reference id that
+ * also appears in the log line with the detail; `{status}` the gateway's HTTP status. Written to stand alone
+ * (no answer) and as a note under a partial answer.
+ */
+export const FAILURE_TEXTS: Record<FailureCause, Record<Lang, string>> = {
+  unauthorized: {
+    zh: '⚠️ 网关鉴权失败（HTTP {status}）。请检查 channels.dingtalk-ai.gatewayToken / gatewayPassword 是否与网关的 gateway.auth 配置一致。（编号 {ref}）',
+    en: '⚠️ The gateway rejected our credentials (HTTP {status}). Check channels.dingtalk-ai.gatewayToken / gatewayPassword against gateway.auth. (ref {ref})',
+  },
+  'endpoint-disabled': {
+    zh: '⚠️ 网关未开启 OpenAI 兼容接口（HTTP 405）。请在网关配置中设置 gateway.http.endpoints.chatCompletions.enabled = true，然后重启网关。（编号 {ref}）',
+    en: '⚠️ The gateway’s OpenAI-compatible endpoint is off (HTTP 405). Set gateway.http.endpoints.chatCompletions.enabled = true and restart the gateway. (ref {ref})',
+  },
+  'not-found': {
+    zh: '⚠️ 网关地址不对（HTTP 404）。请检查 channels.dingtalk-ai.gatewayUrl，应以 /v1/chat/completions 结尾。（编号 {ref}）',
+    en: '⚠️ Wrong gateway address (HTTP 404). Check channels.dingtalk-ai.gatewayUrl; it should end with /v1/chat/completions. (ref {ref})',
+  },
+  rejected: {
+    zh: '⚠️ 网关拒绝了请求（HTTP 400）。请检查 channels.dingtalk-ai.agentId 是否为已存在的智能体；详情见插件日志。（编号 {ref}）',
+    en: '⚠️ The gateway refused the request (HTTP 400). Check that channels.dingtalk-ai.agentId names an existing agent; details are in the plugin log. (ref {ref})',
+  },
+  unreachable: {
+    zh: '⚠️ 无法连接网关。请确认网关正在运行，且 channels.dingtalk-ai.gatewayUrl 的地址和端口正确。（编号 {ref}）',
+    en: '⚠️ Cannot reach the gateway. Make sure it is running and channels.dingtalk-ai.gatewayUrl has the right host and port. (ref {ref})',
+  },
+  timeout: {
+    zh: '⚠️ 网关长时间没有响应，已停止等待。请稍后重试；如经常发生，可调大 channels.dingtalk-ai.gatewayTimeout。（编号 {ref}）',
+    en: '⚠️ The gateway stopped responding. Please try again; if this keeps happening, raise channels.dingtalk-ai.gatewayTimeout. (ref {ref})',
+  },
+  deadline: {
+    zh: '⚠️ 回答超过了最长时间，已停止等待，以上内容可能不完整。如需更长的回答时间，可调大 channels.dingtalk-ai.answerTimeout。（编号 {ref}）',
+    en: '⚠️ The answer took longer than allowed and was stopped; it may be incomplete. Raise channels.dingtalk-ai.answerTimeout for longer answers. (ref {ref})',
+  },
+  cut: {
+    zh: '⚠️ 与网关的连接中断，回答不完整。请重新发送你的问题。（编号 {ref}）',
+    en: '⚠️ The connection to the gateway broke off; the answer is incomplete. Please send your question again. (ref {ref})',
+  },
+  failed: {
+    zh: '⚠️ 智能体处理出错。请稍后重试，或按编号查看插件和网关日志。（编号 {ref}）',
+    en: '⚠️ The agent failed. Please try again, or look up the reference in the plugin and gateway logs. (ref {ref})',
+  },
+  shutdown: {
+    zh: '⚠️ 服务正在重启，这条消息没有回答完，请稍后重新发送。',
+    en: '⚠️ The service is restarting and this answer was cut short; please send your message again shortly.',
+  },
+  internal: {
+    zh: '⚠️ 插件内部出错，这条消息没有回答完。请稍后重试，或按编号查看插件日志。（编号 {ref}）',
+    en: '⚠️ Something went wrong inside the plugin and this answer is incomplete. Please try again, or look up the reference in the plugin log. (ref {ref})',
+  },
+};
+
+/** The fixed text for `cause`; `ref` is the reference id also written to the log. */
+export function failureText(cause: FailureCause, lang: Lang, vars: { ref: string; status?: number }): string {
+  return FAILURE_TEXTS[cause][lang].replace(/\{(\w+)\}/g, (_, k: string) => String((vars as Record<string, unknown>)[k] ?? ''));
+}
+
+/** A short reference id shown to the user and written to the log beside the detail, e.g. `a1b2c3`. */
+export function referenceId(): string {
+  return randomBytes(3).toString('hex');
 }

@@ -32,6 +32,8 @@ export interface Harness {
   close(): Promise<void>;
   /** Start the account again on the same fakes and store (a restart). */
   restart(): Promise<void>;
+  /** Secrets/addresses found in every text chat members could have seen so far (see leaksIn). */
+  leaks(): string[];
   /** Push a robot message and wait until its answer is final (card finished/failed or a message sent). */
   send(payload: ReturnType<FakeDingTalk['msg']['text']>): Promise<void>;
 }
@@ -51,6 +53,23 @@ export interface HarnessOptions {
   channelRuntime?: ChannelReplyRuntime;
   /** The host's DM pairing store (default: none). */
   pairing?: PairingStore;
+  /** How long a stop waits for answers to close their cards (default: the plugin's). */
+  stopGraceMs?: number;
+}
+
+/**
+ * Secrets and internal addresses found in what chat members could have seen (cards, messages), each as
+ * `what: excerpt`. The harness checks this on close(), so every pipeline test also asserts that nothing leaked.
+ */
+export function leaksIn(texts: string[], secrets: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const t of texts) {
+    for (const [name, value] of Object.entries(secrets)) if (value && t.includes(value)) out.push(`${name}: ${t.slice(0, 200)}`);
+    // Loopback addresses are how the fakes and the gateway are reached: internal addresses in a chat.
+    const addr = /\b(?:127\.0\.0\.1|localhost|0\.0\.0\.0)(?::\d+)?/.exec(t);
+    if (addr) out.push(`internal address ${addr[0]}: ${t.slice(0, 200)}`);
+  }
+  return out;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -103,6 +122,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       onStatus: (s) => statuses.push(s),
       cardIntervalMs: opts.cardIntervalMs ?? 30,
       backoffMinMs: 50,
+      stopGraceMs: opts.stopGraceMs,
       budget,
       now: opts.now,
       channelRuntime: opts.channelRuntime,
@@ -127,7 +147,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     close: async () => {
       await h.stop();
+      const leaks = h.leaks();
       await Promise.all([fake.close(), gw.close()]);
+      if (leaks.length > 0) throw new Error(`user-visible text carries secrets or internal addresses:\n${leaks.join('\n')}`);
+    },
+    leaks: () => {
+      const secrets: Record<string, string> = {
+        clientSecret: 'SECRET',
+        gatewayToken: opts.gatewayToken ?? 'gw-token',
+        ...(opts.config?.gatewayToken ? { configuredGatewayToken: opts.config.gatewayToken } : {}),
+        ...(opts.config?.clientSecret ? { configuredClientSecret: opts.config.clientSecret } : {}),
+      };
+      fake.issuedTokens().forEach((t, i) => (secrets[`accessToken${i}`] = t));
+      let i = 0;
+      for (const s of fake.sessions.values()) secrets[`webhookSession${i++}`] = s.session;
+      return leaksIn(fake.visibleTexts(), secrets);
     },
     restart: async () => {
       await h.stop();

@@ -19,6 +19,13 @@ export interface DingTalkClientOptions {
   requestTimeoutMs?: number;
   /** Every call passes through this gate (the rate limiter plugs in here). */
   gate?: CallGate;
+  /**
+   * The account stopped for good: aborts every request in flight, every retry sleep and every wait for the budget,
+   * and refuses new calls (they reject at once, nothing reaches the network). Card closing on stop happens before it.
+   */
+  signal?: AbortSignal;
+  /** Timeout of a sessionWebhook POST (default 60 s): longer than ordinary calls, see `postToUrl`. */
+  webhookTimeoutMs?: number;
 }
 
 /** Decides when a call may go out. `priority` calls (finals) are served first. */
@@ -43,6 +50,11 @@ export interface CallOptions {
 /** Refresh this long before DingTalk's stated expiry (tokens live 7200 s). */
 const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 const DEFAULT_TIMEOUT_MS = 15_000;
+/**
+ * A sessionWebhook POST that times out may still be delivered (DingTalk offers no way to ask), so a resend after a
+ * timeout risks a duplicate. A generous timeout makes that ambiguous case rare: a slow answer (say 16 s) still counts.
+ */
+const WEBHOOK_TIMEOUT_MS = 60_000;
 const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
 /** Ordinary calls retry twice; finals (priority) keep trying longer, they must not be lost. */
 const RETRIES = 2;
@@ -52,6 +64,8 @@ const passThrough: CallGate = { run: (_api, _priority, call) => call() };
 
 export class DingTalkClient {
   readonly clientId: string;
+  /** Origin of oapi.dingtalk.com (or the configured stand-in), e.g. `https://oapi.dingtalk.com`. */
+  readonly oapiOrigin: string;
   private readonly clientSecret: string;
   private readonly apiBaseUrl: string;
   private readonly oapiBaseUrl: string;
@@ -61,6 +75,8 @@ export class DingTalkClient {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly timeoutMs: number;
   private readonly gate: CallGate;
+  private readonly stopSignal: AbortSignal | undefined;
+  private readonly webhookTimeoutMs: number;
   private token: { value: string; refreshAt: number } | undefined;
   private tokenInFlight: Promise<string> | undefined;
 
@@ -75,6 +91,9 @@ export class DingTalkClient {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.gate = opts.gate ?? passThrough;
+    this.stopSignal = opts.signal;
+    this.webhookTimeoutMs = opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
+    this.oapiOrigin = new URL(this.oapiBaseUrl).origin;
     registerSecret(opts.clientSecret);
   }
 
@@ -129,10 +148,13 @@ export class DingTalkClient {
     });
   }
 
-  /** POST to a URL DingTalk gave us (sessionWebhook); the session in the URL is the credential. */
+  /**
+   * POST to a URL DingTalk gave us (sessionWebhook); the session in the URL is the credential. Never retried, and
+   * with a longer timeout (`webhookTimeoutMs`): a timeout leaves it unknown whether the message was delivered.
+   */
   async postToUrl<T>(url: string, data: unknown, opts: CallOptions): Promise<T> {
     return this.withRetries(opts, async () => {
-      const res = await this.send<T>(opts.api, { method: 'POST', url, data, timeout: opts.timeoutMs ?? this.timeoutMs });
+      const res = await this.send<T>(opts.api, { method: 'POST', url, data, timeout: opts.timeoutMs ?? this.webhookTimeoutMs });
       return oapiBody(res, opts.api);
     });
   }
@@ -164,11 +186,13 @@ export class DingTalkClient {
   /** One retry decision: refresh the token once on auth errors; back off on throttling and, when safe, on 5xx. */
   private async withRetries<T>(opts: CallOptions, call: () => Promise<T>, gated = true): Promise<T> {
     let refreshed = false;
+    const signal = this.stopSignal && opts.signal ? AbortSignal.any([this.stopSignal, opts.signal]) : (this.stopSignal ?? opts.signal);
     for (let attempt = 0; ; attempt++) {
+      this.assertRunning(opts.api);
       try {
-        return await (gated ? this.gate.run(opts.api, opts.priority ?? false, call, opts.signal) : call());
+        return await (gated ? this.gate.run(opts.api, opts.priority ?? false, call, signal) : call());
       } catch (err) {
-        if (opts.signal?.aborted) throw err;
+        if (signal?.aborted) throw this.stopSignal?.aborted ? this.stoppedError(opts.api) : err;
         const decision = this.decide(err, opts, attempt, refreshed);
         if (decision === 'rethrow') throw err;
         if (decision === 'refresh') {
@@ -180,9 +204,32 @@ export class DingTalkClient {
         const delayMs = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
         if (err instanceof DingTalkApiError && err.kind === 'throttled') this.gate.penalize?.(opts.api, delayMs);
         this.log.warn(`${opts.api}: ${(err as Error).message}; retrying in ${delayMs} ms`);
-        await this.sleep(delayMs);
+        await this.pause(delayMs);
       }
     }
+  }
+
+  /** A retry sleep that ends early (rejecting) when the account stops. */
+  private async pause(ms: number): Promise<void> {
+    const stop = this.stopSignal;
+    if (!stop) return this.sleep(ms);
+    await new Promise<void>((resolve, reject) => {
+      const onStop = () => reject(this.stoppedError('retry'));
+      if (stop.aborted) return onStop();
+      stop.addEventListener('abort', onStop, { once: true });
+      this.sleep(ms).then(() => {
+        stop.removeEventListener('abort', onStop);
+        resolve();
+      }, reject);
+    });
+  }
+
+  private assertRunning(api: string): void {
+    if (this.stopSignal?.aborted) throw this.stoppedError(api);
+  }
+
+  private stoppedError(api: string): DingTalkNetworkError {
+    return new DingTalkNetworkError(api, new Error('the account stopped; call cancelled'), false, { notSent: true });
   }
 
   private decide(err: unknown, opts: CallOptions, attempt: number, refreshed: boolean): 'retry' | 'refresh' | 'rethrow' {
@@ -199,8 +246,10 @@ export class DingTalkClient {
   }
 
   private async send<T>(api: string, config: AxiosRequestConfig): Promise<AxiosResponse<T>> {
+    this.assertRunning(api);
     try {
       return await this.http.request<T>({
+        signal: this.stopSignal,
         timeout: this.timeoutMs,
         ...config,
         // No content-type on bodiless requests: signed download URLs may include it in the signature.
@@ -209,11 +258,15 @@ export class DingTalkClient {
         validateStatus: () => true,
       });
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT');
+      if (this.stopSignal?.aborted) throw this.stoppedError(api);
+      const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: code !== undefined && NOT_SENT_CODES.has(code) });
     }
   }
 }
+
+/** Network errors that prove the request never reached DingTalk (no connection was made). */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 interface ApiErrorBody {
   code?: string;

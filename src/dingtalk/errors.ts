@@ -39,14 +39,20 @@ export class DingTalkNetworkError extends Error {
   readonly api: string;
   override readonly cause: unknown;
   readonly timedOut: boolean;
+  /**
+   * True when the request certainly never reached DingTalk (connection refused, DNS failure, cancelled before
+   * sending). Otherwise (timeout, reset) DingTalk may have acted on it: resending a non-idempotent call may duplicate.
+   */
+  readonly notSent: boolean;
 
-  constructor(api: string, cause: unknown, timedOut: boolean) {
+  constructor(api: string, cause: unknown, timedOut: boolean, opts: { notSent?: boolean } = {}) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(`DingTalk ${api} unreachable: ${timedOut ? 'timed out' : reason}`);
     this.name = 'DingTalkNetworkError';
     this.api = api;
     this.cause = cause;
     this.timedOut = timedOut;
+    this.notSent = opts.notSent ?? false;
   }
 }
 

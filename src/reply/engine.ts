@@ -44,13 +44,15 @@ export type ReplyErrorKind =
   | 'not-found' // 404: wrong gatewayUrl path
   | 'rejected' // 400: the gateway refused the request (e.g. unknown agent)
   | 'unreachable' // connection refused / DNS
-  | 'timeout'
-  | 'failed'; // 5xx, error event in the stream, broken stream
+  | 'timeout' // nothing arrived for `gatewayTimeout`
+  | 'deadline' // the whole answer took longer than `answerTimeout`
+  | 'cut' // the stream ended without [DONE] and without a finish_reason, or the connection broke
+  | 'failed'; // 5xx, error event in the stream
 
 export class ReplyError extends Error {
   readonly kind: ReplyErrorKind;
   readonly status: number | undefined;
-  /** Detail from the gateway, safe to show (never contains our credentials). */
+  /** Detail from the gateway, for the log only (it may contain anything the gateway echoed; never shown to users). */
   readonly detail: string | undefined;
 
   constructor(kind: ReplyErrorKind, message: string, opts: { status?: number; detail?: string; cause?: unknown } = {}) {

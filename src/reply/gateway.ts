@@ -4,7 +4,7 @@
  */
 import { SseParser } from '../sse.ts';
 import { ReplyError, type ReplyEngine, type ReplyRequest } from './engine.ts';
-import { registerSecret } from '../log.ts';
+import { registerSecret, type Logger } from '../log.ts';
 
 export interface GatewayEngineOptions {
   url: string;
@@ -16,11 +16,15 @@ export interface GatewayEngineOptions {
   sessionHeaders: string[];
   /** Longest silence allowed before the first byte and between chunks. */
   idleTimeoutMs: number;
+  /** Longest time for a whole answer, keep-alives or not (`answerTimeout`). */
+  answerTimeoutMs?: number;
+  /** Where skipped (unreadable) stream lines are reported. */
+  log?: Pick<Logger, 'warn'>;
   fetch?: typeof fetch;
 }
 
 interface ChatChunk {
-  choices?: Array<{ delta?: { content?: string | null }; message?: { content?: string | null } }>;
+  choices?: Array<{ delta?: { content?: string | null }; message?: { content?: string | null }; finish_reason?: string | null }>;
   error?: { message?: string } | string;
 }
 
@@ -38,7 +42,7 @@ export class GatewayEngine implements ReplyEngine {
   }
 
   async *reply(req: ReplyRequest): AsyncIterable<string> {
-    const idle = new IdleTimer(this.opts.idleTimeoutMs, req.signal);
+    const idle = new IdleTimer(this.opts.idleTimeoutMs, this.opts.answerTimeoutMs, req.signal);
     try {
       const res = await this.post(req, idle.signal);
       const type = res.headers.get('content-type') ?? '';
@@ -52,20 +56,32 @@ export class GatewayEngine implements ReplyEngine {
       }
       if (!res.body) throw new ReplyError('failed', 'gateway answered with an empty stream');
       const parser = new SseParser();
+      let finished = false;
+      const read = (ev: { event: string; data: string }): string | typeof DONE | undefined => {
+        const r = parseEvent(ev.event, ev.data);
+        if (r === SKIP) {
+          this.opts.log?.warn(`gateway sent an unreadable stream event; skipped: ${ev.data.trim().slice(0, 120)}`);
+          return undefined;
+        }
+        if (r === DONE) return DONE;
+        if (r.finished) finished = true;
+        return r.delta;
+      };
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         idle.touch();
         for (const ev of parser.push(chunk)) {
-          const delta = parseEvent(ev.event, ev.data);
+          const delta = read(ev);
           if (delta === DONE) return;
           if (delta) yield delta;
         }
       }
       for (const ev of parser.end()) {
-        const delta = parseEvent(ev.event, ev.data);
+        const delta = read(ev);
         if (delta === DONE) return;
         if (delta) yield delta;
       }
-      // Ended without [DONE]: what arrived is the answer.
+      // Without [DONE] a finish_reason still says the answer is complete; without either it was cut off.
+      if (!finished) throw new ReplyError('cut', 'gateway stream ended without [DONE] or finish_reason');
     } catch (err) {
       throw toReplyError(err, idle, req.signal, this.opts.url);
     } finally {
@@ -98,23 +114,26 @@ export class GatewayEngine implements ReplyEngine {
 }
 
 const DONE = Symbol('done');
+const SKIP = Symbol('skip');
 
-function parseEvent(event: string, data: string): string | typeof DONE | undefined {
+/** One event: DONE, SKIP (not JSON: skipped, not fatal), or its text delta and whether it carried a finish_reason. */
+function parseEvent(event: string, data: string): { delta: string | undefined; finished: boolean } | typeof DONE | typeof SKIP {
   const trimmed = data.trim();
   if (trimmed === '[DONE]') return DONE;
-  if (trimmed === '') return undefined;
+  if (trimmed === '') return { delta: undefined, finished: false };
   let chunk: ChatChunk;
   try {
     chunk = JSON.parse(trimmed) as ChatChunk;
   } catch {
-    throw new ReplyError('failed', `gateway sent an unreadable event: ${trimmed.slice(0, 120)}`);
+    return SKIP;
   }
   if (event === 'error' || chunk.error) {
     const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error?.message ?? trimmed.slice(0, 200));
     throw new ReplyError('failed', `gateway reported an error: ${msg}`, { detail: msg });
   }
-  const delta = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.message?.content;
-  return typeof delta === 'string' && delta.length > 0 ? delta : undefined;
+  const choice = typeof chunk === 'object' && chunk !== null ? chunk.choices?.[0] : undefined;
+  const delta = choice?.delta?.content ?? choice?.message?.content;
+  return { delta: typeof delta === 'string' && delta.length > 0 ? delta : undefined, finished: !!choice?.finish_reason };
 }
 
 async function errorDetail(res: Response): Promise<string | undefined> {
@@ -132,6 +151,7 @@ async function errorDetail(res: Response): Promise<string | undefined> {
 function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: string): unknown {
   if (err instanceof ReplyError) return err;
   if (idle.timedOut) return new ReplyError('timeout', `gateway sent nothing for ${Math.round(idle.timeoutMs / 1000)} s`);
+  if (idle.pastDeadline) return new ReplyError('deadline', `gateway answer took longer than ${Math.round((idle.deadlineMs ?? 0) / 1000)} s`);
   if (outer.aborted) return err;
   const code = causeCode(err);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
@@ -139,7 +159,9 @@ function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: st
     return new ReplyError('unreachable', `gateway at ${new URL(url).host} unreachable (${code})`, { cause: err, detail: code });
   }
   const reason = `${err instanceof Error ? err.message : String(err)}${code ? ` (${code})` : ''}`;
-  return new ReplyError('failed', `gateway request failed: ${reason}`, { cause: err, detail: reason });
+  // The response had started (fetch only throws "terminated" on the body): the connection broke mid-answer.
+  const broken = code?.startsWith('UND_ERR_') || code === 'ECONNRESET' || code === 'EPIPE' || (err instanceof TypeError && err.message === 'terminated');
+  return new ReplyError(broken ? 'cut' : 'failed', `gateway request failed: ${reason}`, { cause: err, detail: reason });
 }
 
 function causeCode(err: unknown): string | undefined {
@@ -152,20 +174,30 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Aborts when no byte arrived for `timeoutMs`, or when the outer signal aborts. */
+/** Aborts when no byte arrived for `timeoutMs`, when the whole answer passed `deadlineMs`, or when the outer signal aborts. */
 class IdleTimer {
   readonly timeoutMs: number;
+  readonly deadlineMs: number | undefined;
   timedOut = false;
+  pastDeadline = false;
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private readonly deadline: NodeJS.Timeout | undefined;
   private readonly onOuterAbort = () => this.controller.abort();
   private readonly outer: AbortSignal;
 
-  constructor(timeoutMs: number, outer: AbortSignal) {
+  constructor(timeoutMs: number, deadlineMs: number | undefined, outer: AbortSignal) {
     this.timeoutMs = timeoutMs;
+    this.deadlineMs = deadlineMs;
     this.outer = outer;
     if (outer.aborted) this.controller.abort();
     outer.addEventListener('abort', this.onOuterAbort, { once: true });
+    if (deadlineMs !== undefined) {
+      this.deadline = setTimeout(() => {
+        this.pastDeadline = true;
+        this.controller.abort();
+      }, deadlineMs);
+    }
     this.touch();
   }
 
@@ -183,6 +215,7 @@ class IdleTimer {
 
   stop(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     this.outer.removeEventListener('abort', this.onOuterAbort);
   }
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DingTalkClient } from '../../src/dingtalk/client.ts';
+import { AppBudget } from '../../src/dingtalk/budget.ts';
 import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
 import { createAndDeliverCard, sendBySessionWebhook, sendRobotMessage, uploadMedia } from '../../src/dingtalk/endpoints.ts';
 import { createLogger } from '../../src/log.ts';
@@ -96,5 +97,56 @@ describe('DingTalk REST client', () => {
       action: { status: 200, body: { processQueryKey: 'k', invalidStaffIdList: [], flowControlledStaffIdList: ['u1'] } },
     });
     await expect(sendRobotMessage(client(), { kind: 'dm', userId: 'u1' }, 'sampleText', { content: 'hi' })).rejects.toThrow('not delivered to u1');
+  });
+});
+
+describe('stopping the account (client signal)', () => {
+  function stoppable(over: { sleep?: (ms: number) => Promise<void>; gate?: AppBudget } = {}) {
+    const halt = new AbortController();
+    const sink = (m: string) => logs.push(m);
+    const c = new DingTalkClient({
+      clientId: 'dingAPPKEY',
+      clientSecret: 'SECRET',
+      apiBaseUrl: fake.apiBase,
+      oapiBaseUrl: fake.oapiBase,
+      log: createLogger({ info: sink, warn: sink, error: sink }),
+      signal: halt.signal,
+      ...over,
+    });
+    return { c, halt };
+  }
+
+  test('a call hanging at DingTalk ends at once, and no later call reaches the network', async () => {
+    const { c, halt } = stoppable();
+    await c.accessToken();
+    fake.faults.add({ match: { path: '/v1.0/card/instances/createAndDeliver' }, action: { hang: true } });
+    const hanging = card(c, 'h1');
+    await fake.waitFor(() => fake.sequence().some((s) => s.includes('createAndDeliver')));
+    halt.abort();
+    await expect(hanging).rejects.toMatchObject({ name: 'DingTalkNetworkError', notSent: true });
+    const before = fake.calls.length;
+    await expect(card(c, 'h2')).rejects.toThrow('the account stopped');
+    await expect(c.accessToken().then(() => card(c, 'h3'))).rejects.toThrow();
+    expect(fake.calls.length).toBe(before);
+  });
+
+  test('a retry back-off and a wait for the budget end when the account stops (nothing is sent afterwards)', async () => {
+    const { c, halt } = stoppable({ sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+    await c.accessToken();
+    fake.faults.qpsLimit('/v1.0/card/instances/createAndDeliver', { times: 1 });
+    const retrying = card(c, 'r1');
+    await fake.waitFor(() => logs.some((l) => l.includes('retrying in 1000 ms')));
+    halt.abort();
+    await expect(retrying).rejects.toThrow('the account stopped');
+
+    const budget = new AppBudget({ perSecond: 3 });
+    budget.penalize('card.createAndDeliver', 60_000);
+    const gated = stoppable({ gate: budget });
+    const waiting = card(gated.c, 'g1');
+    await new Promise((r) => setTimeout(r, 50));
+    gated.halt.abort();
+    await expect(waiting).rejects.toThrow('the account stopped');
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toEqual(['POST api /v1.0/card/instances/createAndDeliver 403']);
   });
 });

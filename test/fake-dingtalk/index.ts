@@ -163,6 +163,24 @@ export class FakeDingTalk {
     return c;
   }
   cardList(): CardState[] { return [...this.st.cards.values()]; }
+  /** What the card shows in `key` now: the newest write, by streaming or instance update (see CardState.contentHistory). */
+  cardShows(card: CardState, key = 'msgContent'): string {
+    return card.contentHistory.filter((w) => w.key === key).at(-1)?.content ?? '';
+  }
+  /** Still "typing" on DingTalk: neither finalized by streaming nor set to FINISHED (3) / FAILED (5). */
+  cardTyping(card: CardState): boolean {
+    const status = card.flowStatusHistory.at(-1);
+    return status !== '3' && status !== '5' && !Object.values(card.streams).some((s) => s.finalized);
+  }
+  /** Every text a chat member could have seen: each card content write and each message sent (webhook, robot API). */
+  visibleTexts(): string[] {
+    const out: string[] = [];
+    for (const c of this.st.cards.values()) for (const w of c.contentHistory) out.push(w.content);
+    for (const s of this.st.sent) out.push(JSON.stringify(s.body));
+    return out;
+  }
+  /** Every access token the fake ever issued (for secret scans). */
+  issuedTokens(): string[] { return this.st.tokenValues(); }
   openConnections(appKey?: string): number { return this.stream.openConns(appKey).length; }
   /** Mints (or returns the current) access token of an app without an HTTP call. */
   token(appKey?: string): string { return this.st.issueToken(this.st.app(appKey)).token; }

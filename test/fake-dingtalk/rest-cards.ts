@@ -1,6 +1,6 @@
 // AI card routes on api.dingtalk.com (§3.3): create, deliver, createAndDeliver, update, streaming.
 import { apiError, type Reply, type Route, type RouteCtx } from './http-host.ts';
-import type { CardState, Delivery, StreamState } from './types.ts';
+import type { CardState, ContentWrite, Delivery, StreamState } from './types.ts';
 import { b64, isPlainObject } from './util.ts';
 
 const INSTANCE = 'Card.Instance.Write';
@@ -102,9 +102,15 @@ function createCard(ctx: RouteCtx, params: Record<string, string>, via: CardStat
     privateData: b.privateData, paramHistory: [{ at, op: 'create', params: { ...params } }],
     flowStatusHistory: params['flowStatus'] !== undefined ? [params['flowStatus']] : [],
     deliveries: [], streams: {},
+    contentHistory: markdownWrites(ctx, 'create', params),
   };
   ctx.st.cards.set(card.outTrackId, card);
   return card;
+}
+
+/** The markdown variables among `params`, as content writes. */
+function markdownWrites(ctx: RouteCtx, via: ContentWrite['via'], params: Record<string, string>): ContentWrite[] {
+  return ctx.st.opts.markdownKeys.filter((k) => params[k] !== undefined).map((key) => ({ via, key, content: params[key]! }));
 }
 
 const ownCard = (ctx: RouteCtx, id: unknown): CardState | undefined => {
@@ -165,6 +171,7 @@ const update: Route = {
       card.params = merge ? { ...card.params, ...params } : params;
       card.paramHistory.push({ at: ctx.st.now(), op: merge ? 'put-merge' : 'put-overwrite', params: { ...card.params } });
       if (params['flowStatus'] !== undefined) card.flowStatusHistory.push(params['flowStatus']);
+      card.contentHistory.push(...markdownWrites(ctx, 'instance', params));
     }
     return { status: 200, json: { success: true, result: true } };
   },
@@ -201,6 +208,7 @@ const streaming: Route = {
       stream.content = b.isFull ? b.content : stream.content + b.content;
       if (b.isFinalize === true) stream.finalized = true;
       if (b.isError === true) stream.error = true;
+      card.contentHistory.push({ via: 'streaming', key: String(b.key), content: stream.content });
     }
     return { status: 200, json: { success: true, result: true } };
   },

@@ -143,6 +143,7 @@ export class FakeState {
   expireAllTokens(): void {
     for (const e of this.tokens.values()) e.expiresAt = this.now() - 1;
   }
+  tokenValues(): string[] { return [...this.tokens.keys()]; }
   tokenLabel(token: string): string {
     return this.tokens.get(token)?.label ?? '<redacted>';
   }

@@ -130,6 +130,17 @@ export interface CardState {
   flowStatusHistory: string[];
   deliveries: Delivery[];
   streams: Record<string, StreamState>;
+  /**
+   * Every applied write of a markdown variable (`markdownKeys`), by streaming or by instance update, in arrival order.
+   * FAKE-CHOICE: the card shows the newest write of a variable, whichever API wrote it.
+   */
+  contentHistory: ContentWrite[];
+}
+
+export interface ContentWrite {
+  via: 'create' | 'streaming' | 'instance';
+  key: string;
+  content: string;
 }
 
 export type SentChannel = 'sessionWebhook' | 'oto' | 'group';

@@ -29,8 +29,12 @@ export type Reply =
       pace?: 'after' | 'between';
       /** Wait this long after the headers before the first delta (time to first token). */
       firstDelayMs?: number;
+      /** The last delta's chunk carries this `finish_reason` (as OpenAI-compatible servers do before [DONE]). */
+      finishReason?: string;
+      /** After the deltas, cut the TCP connection (no [DONE], no orderly end). */
+      cut?: boolean;
     }
-  | { kind: 'raw'; chunks: string[]; delayMs?: number }
+  | { kind: 'raw'; chunks: string[]; delayMs?: number; cut?: boolean }
   | { kind: 'status'; status: number; body?: unknown }
   | { kind: 'hang' };
 
@@ -103,6 +107,11 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
     const index = gw.requests.length - 1;
     const reply = gw.respond(recorded, index);
     if (reply.kind === 'hang') return;
+    if (reply.kind === 'status' && typeof reply.body === 'string') {
+      // A string body is sent as an HTML page (what a proxy in front of the gateway answers).
+      res.writeHead(reply.status, { 'content-type': 'text/html' });
+      return void res.end(reply.body);
+    }
     if (reply.kind === 'status') return json(res, reply.status, reply.body ?? { error: { message: `status ${reply.status}` } });
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const timing: ReplyTiming = { start: performance.now() };
@@ -114,8 +123,11 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
       reply.kind === 'raw'
         ? reply.chunks
         : [
-            ...reply.deltas.map((d) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: d } }] })}\n\n`),
-            ...(reply.done === false ? [] : ['data: [DONE]\n\n']),
+            ...reply.deltas.map(
+              (d, i) =>
+                `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: d }, ...(reply.finishReason && i === reply.deltas.length - 1 ? { finish_reason: reply.finishReason } : {}) }] })}\n\n`,
+            ),
+            ...(reply.done === false || reply.cut ? [] : ['data: [DONE]\n\n']),
           ].map((s) => (reply.crlf ? s.replace(/\n/g, '\r\n') : s));
     for (const [i, piece] of wire.entries()) {
       if (between && i > 0 && i < deltaCount && reply.delayMs) {
@@ -130,6 +142,12 @@ export async function startFakeGateway(opts: { token?: string } = {}): Promise<F
       }
       res.write(piece);
       if (!between && reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    }
+    if (reply.cut) {
+      // Let the written pieces leave first, then break the connection without an orderly end.
+      await new Promise((r) => setTimeout(r, 20));
+      res.socket?.destroy();
+      return;
     }
     res.end();
     timing.end = performance.now();

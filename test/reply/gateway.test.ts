@@ -50,9 +50,52 @@ describe('gateway engine', () => {
     ]);
   });
 
-  test('CRLF streams and a stream that ends without [DONE] still give the whole answer', async () => {
-    gw.respond = () => ({ kind: 'stream', deltas: ['a', 'b', 'c'], crlf: true, done: false });
+  test('CRLF streams, and a stream that ends with a finish_reason but without [DONE], give the whole answer', async () => {
+    gw.respond = () => ({ kind: 'stream', deltas: ['a', 'b', 'c'], crlf: true, done: false, finishReason: 'stop' });
     expect(await collect(engine().reply(request()))).toBe('abc');
+  });
+
+  /** The deltas that arrived before the reply failed, and the failure. */
+  async function partial(it: AsyncIterable<string>): Promise<{ text: string; err: ReplyError }> {
+    let text = '';
+    try {
+      for await (const d of it) text += d;
+    } catch (e) {
+      if (e instanceof ReplyError) return { text, err: e };
+      throw e;
+    }
+    throw new Error(`expected a ReplyError after "${text}"`);
+  }
+
+  test('a stream that ends without [DONE] and without finish_reason is a cut answer, after its words', async () => {
+    gw.respond = () => ({ kind: 'stream', deltas: ['a', 'b', 'c'], done: false });
+    const { text, err } = await partial(engine().reply(request()));
+    expect(text).toBe('abc');
+    expect(err.kind).toBe('cut');
+  });
+
+  test('the TCP connection cut after one delta: the delta arrives, then a cut (not a generic failure)', async () => {
+    gw.respond = () => ({ kind: 'stream', deltas: ['第一句。'], cut: true });
+    const { text, err } = await partial(engine().reply(request()));
+    expect(text).toBe('第一句。');
+    expect(err.kind).toBe('cut');
+  });
+
+  test('one unreadable SSE line is skipped and logged; the answer goes on', async () => {
+    const warnings: string[] = [];
+    gw.respond = () => ({
+      kind: 'raw',
+      chunks: ['data: {"choices":[{"delta":{"content":"A"}}]}\n\n', 'data: {not json\n\n', 'data: {"choices":[{"delta":{"content":"B"}}]}\n\n', 'data: [DONE]\n\n'],
+    });
+    expect(await collect(engine({ log: { warn: (m) => warnings.push(m) } }).reply(request()))).toBe('AB');
+    expect(warnings).toEqual([expect.stringContaining('unreadable stream event; skipped: {not json')]);
+  });
+
+  test('keep-alive comments cannot hold an answer past answerTimeout (idle timer is reset by them)', async () => {
+    gw.respond = () => ({ kind: 'raw', chunks: ['data: {"choices":[{"delta":{"content":"x"}}]}\n\n', ...Array(40).fill(': keep-alive\n\n')], delayMs: 25 });
+    const { text, err } = await partial(engine({ idleTimeoutMs: 200, answerTimeoutMs: 300 }).reply(request()));
+    expect(text).toBe('x');
+    expect(err.kind).toBe('deadline');
   });
 
   test('an error event in the stream fails the reply with its message', async () => {

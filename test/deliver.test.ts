@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { deliverMarkdown, isDingTalkWebhook, UndeliveredError } from '../src/deliver.ts';
+import { DingTalkClient } from '../src/dingtalk/client.ts';
+import { parseRobotMessage, type InboundMessage } from '../src/inbound.ts';
+import { createLogger } from '../src/log.ts';
+import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
+
+let fake: FakeDingTalk | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+const logs: string[] = [];
+const log = createLogger({ info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) });
+
+async function setup(webhookTimeoutMs?: number): Promise<{ client: DingTalkClient; msg: InboundMessage; fake: FakeDingTalk }> {
+  const fake_ = (fake = await startFakeDingTalk());
+  const client = new DingTalkClient({ clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, log, webhookTimeoutMs });
+  const parsed = parseRobotMessage(JSON.stringify(fake.msg.text('你好', { senderStaffId: 'u1' })), 'frame1');
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return { client, msg: parsed.message, fake: fake_ };
+}
+
+const webhookPath = '/robot/sendBySession';
+
+describe('sessionWebhook host', () => {
+  test("only DingTalk's webhook host (or the configured oapiBaseUrl) and its sendBySession path are accepted", () => {
+    const oapi = 'http://127.0.0.1:4000';
+    expect(isDingTalkWebhook('https://oapi.dingtalk.com/robot/sendBySession?session=abc', oapi)).toBe(true);
+    expect(isDingTalkWebhook('http://127.0.0.1:4000/robot/sendBySession?session=abc', oapi)).toBe(true);
+    for (const url of [
+      'http://oapi.dingtalk.com/robot/sendBySession?session=abc', // not https
+      'https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=abc',
+      'https://evil.example/robot/sendBySession?session=abc',
+      'https://oapi.dingtalk.com/robot/send?access_token=abc',
+      'https://user:pw@oapi.dingtalk.com/robot/sendBySession?session=abc',
+      'http://127.0.0.1:4001/robot/sendBySession?session=abc',
+      'not a url',
+    ]) {
+      expect(isDingTalkWebhook(url, oapi), url).toBe(false);
+    }
+  });
+});
+
+describe('exactly once when a webhook send is slow or times out', () => {
+  test('a slow webhook answer (under the webhook timeout) counts: one delivery, no robot API copy', async () => {
+    const { client, msg, fake } = await setup(1_000);
+    fake.faults.add({ match: { path: webhookPath, times: 1 }, action: { delayMs: 400 } });
+    await deliverMarkdown(client, msg, '回答', log);
+    expect(fake.sent.map((s) => s.channel)).toEqual(['sessionWebhook']);
+  });
+
+  test('a webhook that times out may have delivered: the robot API copy says it may be a duplicate', async () => {
+    const { client, msg, fake } = await setup(150);
+    fake.faults.add({ match: { path: webhookPath, times: 1 }, action: { delayMs: 400 } });
+    await deliverMarkdown(client, msg, '回答', log);
+    await fake.waitFor(() => fake.sent.length === 2, { timeoutMs: 2000 });
+    const [late, copy] = [fake.sent.find((s) => s.channel === 'sessionWebhook')!, fake.sent.find((s) => s.channel === 'oto')!];
+    expect(late.body.markdown.text).toBe('回答');
+    expect(copy.body.text).toBe('回答\n\n（网络超时后重发：如果你已经收到过这条回答，请忽略本条。）');
+  });
+
+  test('a webhook DingTalk refuses (expired session) was not delivered: the robot API sends it once, unmarked', async () => {
+    const { client, msg, fake } = await setup();
+    fake.faults.sessionExpired();
+    await deliverMarkdown(client, msg, '回答', log);
+    expect(fake.sent.map((s) => [s.channel, s.body.text])).toEqual([['oto', '回答']]);
+  });
+
+  test('no route works → UndeliveredError with the text that is missing', async () => {
+    const { client, msg, fake } = await setup();
+    fake.faults.sessionExpired();
+    fake.faults.monthlyQuotaExhausted();
+    const err = await deliverMarkdown(client, msg, '回答', log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UndeliveredError);
+    expect((err as UndeliveredError).undelivered).toBe('回答');
+  });
+});
