@@ -170,8 +170,11 @@ export class FileStore implements StateStore {
       const lines = text.split('\n');
       sp.tornTail = text.length > 0 && !text.endsWith('\n');
       let bad = 0;
-      lines.forEach((line, i) => {
-        if (!line) return;
+      for (let i = 0; i < lines.length; i++) {
+        // A large journal is read in slices so the connection (pings, ACKs) keeps running meanwhile.
+        if (i > 0 && i % 20_000 === 0) await new Promise((r) => setImmediate(r));
+        const line = lines[i]!;
+        if (!line) continue;
         sp.journalRecords++;
         let rec: unknown;
         try {
@@ -179,14 +182,17 @@ export class FileStore implements StateStore {
         } catch {
           // The last line may be torn by a crash mid-append: expected, not worth a report.
           if (!(i === lines.length - 1 && sp.tornTail)) bad++;
-          return;
+          continue;
         }
-        if (!Array.isArray(rec) || typeof rec[0] !== 'string') return void bad++;
+        if (!Array.isArray(rec) || typeof rec[0] !== 'string') {
+          bad++;
+          continue;
+        }
         const [key, v, exp] = rec as [string, unknown, unknown];
         if (rec.length === 1) sp.map.delete(key);
         else if (typeof exp === 'number' && exp <= now) sp.map.delete(key);
         else sp.map.set(key, typeof exp === 'number' ? { v, exp } : { v });
-      });
+      }
       if (bad) this.onError(new Error(`state file ${ns}.jsonl: ${bad} unreadable line(s) ignored`));
     } else {
       await this.importSharded(sp, now);

@@ -104,7 +104,8 @@ async function download(ref: MediaRef, deps: InboundMediaDeps): Promise<{ path: 
   const ext = ownExt || extensionFor(type, contentType);
   await mkdir(deps.mediaDir, { recursive: true, mode: 0o700 });
   const path = join(deps.mediaDir, `dingtalk-${Date.now()}-${randomBytes(4).toString('hex')}.${ext}`);
-  await writeFile(path, bytes, { mode: 0o600 });
+  // 'wx': never through a file or symlink already at that name (the name is random; this makes it certain).
+  await writeFile(path, bytes, { mode: 0o600, flag: 'wx' });
   deps.log.debug(`saved ${ref.kind} (${bytes.length} bytes) to ${path}`);
   return { path, bytes, imageMime: imageMime(type) };
 }
