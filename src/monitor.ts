@@ -24,7 +24,7 @@ import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import type { HostFlavor } from './host.ts';
 import type { HostConfig } from './config.ts';
-import { mediaPolicy, mediaSystemPrompt } from './media/policy.ts';
+import { inboundMediaDir, mediaPolicy, mediaSystemPrompt } from './media/policy.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
 /**
@@ -102,7 +102,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
-    media: { policy, inboundDir: join(opts.defaultStateDir, 'media', 'inbound'), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
+    media: { policy, inboundDir: inboundMediaDir(opts.defaultStateDir), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
   };
   if (engine.name === 'gateway' && account.access.dmPolicy === 'open') {
     log.warn(`dmPolicy is "open": every DingTalk user who can reach the robot gets answers through the gateway's HTTP endpoint and acts as the gateway's owner (full operator access); use "pairing" or "allowlist" unless that is intended`);

@@ -7,7 +7,8 @@ import type { DingTalkClient } from '../dingtalk/client.ts';
 import { sendRobotMessage, uploadMedia, type Target } from '../dingtalk/endpoints.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { text, type Lang } from '../texts.ts';
-import { findMediaReferences } from './refs.ts';
+import { basename, resolve, sep } from 'node:path';
+import { findMediaReferences, type MediaReference } from './refs.ts';
 import { checkLocalFile, type MediaPolicy, type RefusalReason } from './safety.ts';
 
 export interface OutboundMediaDeps {
@@ -44,17 +45,23 @@ export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps
     if (!p) outcomes.set(path, (p = upload(path, deps)));
     return p;
   };
-  const resolved = await Promise.all(refs.map((r) => outcomeOf(r.path)));
+  // A file the user sent goes back only on a MEDIA: line; an answer that merely repeats its path sends nothing.
+  const inbound = deps.policy.inboundDir ? resolve(deps.policy.inboundDir) : undefined;
+  const isEcho = (r: MediaReference) => !!inbound && !r.mediaLine && isInside(resolve(r.path), inbound);
+  const resolved = await Promise.all(refs.map((r) => (isEcho(r) ? undefined : outcomeOf(r.path))));
 
   const files = new Map<string, AnswerFile>();
   let out = '';
   let at = 0;
   refs.forEach((ref, i) => {
-    const o = resolved[i]!;
+    const o = resolved[i];
     out += answer.slice(at, ref.start);
     at = ref.end;
     const original = answer.slice(ref.start, ref.end);
-    if (o.ok && o.kind === 'image') {
+    if (!o) {
+      // Not delivered: a markdown image/link would render broken, so only its words stay.
+      out += ref.label !== undefined ? ref.label || basename(ref.path) : original;
+    } else if (o.ok && o.kind === 'image') {
       out += `![${ref.label || o.fileName}](${o.mediaId})`;
     } else if (o.ok) {
       files.set(o.realPath, { fileName: o.fileName, mediaId: o.mediaId });
@@ -109,4 +116,8 @@ export async function sendAnswerFiles(client: DingTalkClient, target: Target, fi
     }
   }
   return failed;
+}
+
+function isInside(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }

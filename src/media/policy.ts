@@ -22,7 +22,13 @@ export function mediaPolicy(account: ResolvedAccount, cfg: HostConfig, stateDir:
     // The config as the host resolved it (env substitutions included) plus this robot's own credentials;
     // the config files on disk are read again at each check (safety.ts).
     secrets: [...secretsInConfig(cfg, new Set([account.clientSecret, account.gateway.credential ?? ''].filter((v) => v.length >= 8)))],
+    inboundDir: inboundMediaDir(stateDir),
   };
+}
+
+/** Where files users send are saved (under the host's media folder, so the host may read them). */
+export function inboundMediaDir(stateDir: string): string {
+  return join(stateDir, 'media', 'inbound');
 }
 
 export function mediaSystemPrompt(account: ResolvedAccount, policy: MediaPolicy): string | undefined {
@@ -32,5 +38,8 @@ export function mediaSystemPrompt(account: ResolvedAccount, policy: MediaPolicy)
     'You are answering in DingTalk. To show the user an image stored on this machine, write markdown with its absolute path: ![short description](/absolute/path/image.png).',
     'To send a document, spreadsheet, slide deck, archive, audio or video file (pdf, docx, xlsx, pptx, zip, rar, mp3, mp4 …), put a line `MEDIA: /absolute/path/to/file` in your answer; it is delivered as a file after your answer.',
     `Only files under these folders can be sent, up to 20 MB each: ${policy.roots.join(', ')}.`,
+    ...(policy.inboundDir
+      ? [`Files the user sent you are saved under ${policy.inboundDir}; the user already has them, so naming such a path sends nothing. Send one back only when the user asks for it, with a \`MEDIA:\` line.`]
+      : []),
   ].join('\n');
 }

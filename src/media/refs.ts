@@ -15,14 +15,16 @@ export interface MediaReference {
   label?: string;
   /** The model clearly asked to show or send it (markdown, MEDIA:, URL schemes) rather than merely naming a path. */
   explicit: boolean;
+  /** Written as a `MEDIA: <path>` line: the documented request to deliver a file. */
+  mediaLine: boolean;
 }
 
 const EXT = DELIVERABLE_EXTENSIONS.join('|');
-const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelGroup?: number }> = [
+const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelGroup?: number; mediaLine?: boolean }> = [
   // ![alt](path "title") and [label](path)
   { re: /!?\[([^\]\n]*)\]\(\s*(<[^>\n]+>|[^)\n]+?)\s*\)/g, explicit: true, pathGroup: 2, labelGroup: 1 },
   // MEDIA: path   (one per line; the path may contain spaces)
-  { re: /^[ \t]*MEDIA:[ \t]*(.+?)[ \t]*$/gim, explicit: true, pathGroup: 1 },
+  { re: /^[ \t]*MEDIA:[ \t]*(.+?)[ \t]*$/gim, explicit: true, pathGroup: 1, mediaLine: true },
   // `path` in backticks
   { re: new RegExp(String.raw`\x60((?:file://|attachment://|~|[A-Za-z]:[\\/]|/)[^\x60\n]*?\.(?:${EXT}))\x60`, 'gi'), explicit: false, pathGroup: 1 },
   // file:// and attachment:// URLs
@@ -41,7 +43,7 @@ export function findMediaReferences(text: string, workspaceDir?: string): MediaR
       if (taken(start, end)) continue;
       const path = toLocalPath(m[p.pathGroup]!, workspaceDir);
       if (!path) continue;
-      found.push({ start, end, path, label: p.labelGroup ? m[p.labelGroup] : undefined, explicit: p.explicit });
+      found.push({ start, end, path, label: p.labelGroup ? m[p.labelGroup] : undefined, explicit: p.explicit, mediaLine: p.mediaLine === true });
     }
   }
   return found.sort((a, b) => a.start - b.start);

@@ -35,6 +35,11 @@ export interface MediaPolicy {
   sensitiveFiles: string[];
   /** Secret values no sent file may contain in any form (from the host config and the account; see secrets.ts). */
   secrets: string[];
+  /**
+   * Where files users send are saved. The user already has them: one goes back only on an explicit
+   * `MEDIA:` line, never because the answer repeats its saved path (issue 14).
+   */
+  inboundDir?: string;
 }
 
 export interface SafeFile {

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startHarness, type Harness } from '../harness.ts';
-import { chunkText } from '../fake-gateway/index.ts';
+import { chunkText, lastUserText } from '../fake-gateway/index.ts';
 import { startSwapper } from './swapper.ts';
+import { CLAWDBOT } from '../../src/host.ts';
 
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(200, 7)]);
 const PDF = Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n');
@@ -88,6 +89,35 @@ describe('local media in answers', () => {
     const finished = h.fake.calls.findIndex((c) => c.path === '/v1.0/card/instances' && c.method === 'PUT');
     const fileSend = h.fake.calls.findIndex((c) => c.path === '/v1.0/robot/oToMessages/batchSend');
     expect(fileSend).toBeGreaterThan(finished);
+  });
+
+  test('a file the user sent is not sent back when the answer repeats its saved path; a MEDIA: line sends it', async () => {
+    h = await startHarness({ host: CLAWDBOT });
+    const code = h.fake.registerDownload(PDF, { contentType: 'application/pdf', fileName: '合同.pdf' });
+    // The agent repeats the path it was given, as prose, in backticks and as a markdown link.
+    h.gw.respond = (req) => {
+      const saved = /已保存到 (\S+)\]/.exec(lastUserText(req))![1]!;
+      return { kind: 'stream', deltas: [`已收到 ${saved}，也就是 \`${saved}\`，见[合同](${saved})。`] };
+    };
+    await h.send(h.fake.msg.file({ downloadCode: code, fileName: '合同.pdf' }, { senderStaffId: 'u1' }));
+    expect(h.fake.media.size).toBe(0);
+    expect(h.fake.sent.filter((s) => s.msgtype === 'sampleFile')).toEqual([]);
+    const saved = /已保存到 (\S+)\]/.exec(lastUserText(h.gw.requests[0]!))![1]!;
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(`已收到 ${saved}，也就是 \`${saved}\`，见合同。`);
+
+    // Asked explicitly, it goes back.
+    h.gw.respond = () => ({ kind: 'stream', deltas: ['给你：\n', `MEDIA: ${saved}\n`] });
+    await h.send(h.fake.msg.text('把合同发回给我', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => h!.fake.sent.some((s) => s.msgtype === 'sampleFile'));
+    expect([...h.fake.media.values()]).toEqual([expect.objectContaining({ type: 'file', sha256: sha(PDF) })]);
+  });
+
+  test('the media prompt tells the agent that files users sent go back only on a MEDIA: line', async () => {
+    const card = await answerWith('好的');
+    expect(card).toBeDefined();
+    const system = h!.gw.requests[0]!.body.messages!.filter((m) => m.role === 'system').map((m) => String(m.content)).join('\n');
+    expect(system).toContain(`Files the user sent you are saved under ${join(h!.stateDir, 'media', 'inbound')}`);
+    expect(system).toContain('with a `MEDIA:` line');
   });
 
   test('enableMediaUpload: false leaves the answer untouched and adds no media prompt', async () => {
