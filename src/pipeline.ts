@@ -20,6 +20,7 @@ import { DingTalkApiError } from './dingtalk/errors.ts';
 import { parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia } from './media/inbound.ts';
 import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
+import { normalizeMarkdown } from './markdown.ts';
 import { maskLocalImages } from './media/refs.ts';
 import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -134,7 +135,9 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     : { prompts: [], images: [], notices: [] };
   const withNotices = (body: string) => [...inbound.notices, body].join('\n\n');
   const pending = text('mediaPending', lang);
-  const visible = (t: string) => (account.enableMediaUpload ? maskLocalImages(t, pending) : t);
+  // Every answer text DingTalk shows passes here: markdown made renderable (src/markdown.ts); while streaming,
+  // local images masked until they are uploaded.
+  const shown = (t: string, final = false) => normalizeMarkdown(!final && account.enableMediaUpload ? maskLocalImages(t, pending) : t);
 
   let answerText = '';
   const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
@@ -151,13 +154,13 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
-      card?.update(visible(answerText));
+      card?.update(shown(answerText));
     }
   } catch (err) {
     if (running.stopped && !deps.signal.aborted) {
       // Keep what the user already saw and say it stopped; the card ends finished, not failed.
-      const shown = visible(answerText).trim();
-      const message = withNotices(shown ? `${shown}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
+      const soFar = shown(answerText).trim();
+      const message = withNotices(soFar ? `${soFar}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
       await finishAnswer(deps, msg, card, message, false, lang);
       return;
@@ -168,7 +171,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     const detail = err instanceof ReplyError && err.detail ? ` (upstream said: ${err.detail})` : '';
     log.warn(`message ${msg.msgId}: [ref ${ref}] ${answerText.trim() ? 'answer cut short' : 'no answer'} from ${deps.engine.name} (${cause}): ${errorMessage(err)}${detail}`);
     const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
-    const message = withNotices(answerText.trim() ? `${visible(answerText).trimEnd()}\n\n${note}` : note);
+    const message = withNotices(answerText.trim() ? `${shown(answerText).trimEnd()}\n\n${note}` : note);
     await finishAnswer(deps, msg, card, message, true, lang);
     return;
   } finally {
@@ -179,7 +182,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const prepared = account.enableMediaUpload
     ? await prepareAnswerMedia(answer, { client, policy: deps.media.policy, log, lang })
     : { text: answer, files: [] };
-  const finalText = withNotices(prepared.text);
+  const finalText = withNotices(shown(prepared.text, true));
   await finishAnswer(deps, msg, card, finalText, false, lang);
   if (prepared.files.length === 0) return;
   const failed = await sendAnswerFiles(client, targetOf(msg), prepared.files, log);

@@ -1,0 +1,155 @@
+/**
+ * The agent's markdown → markdown DingTalk shows well, for the AI card and for markdown messages alike.
+ * Pure and idempotent; code (fenced and inline) is never changed.
+ *
+ * What DingTalk renders, from the evidence (no official spec for the AI card's markdown component):
+ * - Markdown messages: the documented subset is headings #–######, `>` quotes, **bold**, *italic*, links,
+ *   images, `-` and `1.` lists (open.dingtalk.com "enterprise-internal-robots-send-markdown-messages", quoted in
+ *   eryajf/chatgpt-dingtalk#78 and DingTalk-Real-AI/dingtalk-openclaw-connector#82). Tables are not in it, yet
+ *   current clients render them (NousResearch/hermes-agent#37345, #51994 verified on DingTalk; soimy#358 found
+ *   converting tables to text made things worse), while some mobile clients show pipes (soimy#192).
+ * - AI card: its markdown component renders tables, lists and code fences (zhayujie/CowAgent#3162 keeps them,
+ *   strips HTML, degrades task lists; aliyun Q&A 436960: the card's rich text "aligns with most markdown").
+ * - Tables show as raw pipes when no blank line precedes them (soimy src/message-utils.ts "Ensure blank line
+ *   before table for DingTalk markdown rendering"; OCC ensureTableBlankLines) or when rows lack cells/pipes.
+ * - HTML is not rendered in markdown messages (not in the subset) and is stripped by CowAgent for cards.
+ *
+ * So: tables stay tables, rebuilt with a blank line around them, pipes at both ends and every row the width of
+ * the header; HTML becomes markdown (<br>, <b>, <i>, <code>, <a>) or its text; task-list boxes become ☐/☑;
+ * nested list items are indented 4 spaces per level (2-space nesting under `1.` is not nesting in CommonMark
+ * and renders flat); an unclosed code fence is closed so a streamed answer never swallows the rest.
+ */
+
+// Any indentation: fences inside list items are indented.
+const FENCE = /^\s*(`{3,}|~{3,})/;
+
+export function normalizeMarkdown(text: string): string {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  const out: string[] = [];
+  let fence: string | undefined;
+  let listIndents: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const f = FENCE.exec(line);
+    if (fence) {
+      out.push(line);
+      if (f && f[1]![0] === fence[0] && f[1]!.length >= fence.length && line.trim() === f[1]) fence = undefined;
+      continue;
+    }
+    if (f) {
+      fence = f[1]!;
+      listIndents = [];
+      out.push(line);
+      continue;
+    }
+    // A table: a header row, then a separator row.
+    if (isTableRow(line) && i + 1 < lines.length && isSeparatorRow(lines[i + 1]!, splitRow(line.trim()).length)) {
+      const rows = [line];
+      let j = i + 2;
+      while (j < lines.length && isTableRow(lines[j]!) && !FENCE.test(lines[j]!)) rows.push(lines[j++]!);
+      if (out.length && out.at(-1)!.trim() !== '') out.push('');
+      out.push(...renderTable(rows.map(html), lines[i + 1]!));
+      if (j < lines.length && lines[j]!.trim() !== '') out.push('');
+      i = j - 1;
+      listIndents = [];
+      continue;
+    }
+    out.push(listItem(html(line), listIndents));
+  }
+  if (fence) out.push(fence);
+  return out.join('\n');
+}
+
+// ---- lists ----
+
+const LIST_ITEM = /^( *)([-*+]|\d{1,9}[.)])( +)(.*)$/;
+
+/** Re-indents a nested list item to 4 spaces per level; task boxes become ☐/☑. Other lines pass through. */
+function listItem(line: string, indents: number[]): string {
+  const m = LIST_ITEM.exec(line.replace(/\t/g, '    '));
+  if (!m) {
+    if (line.trim() !== '' && !/^\s/.test(line)) indents.length = 0;
+    return line;
+  }
+  const indent = m[1]!.length;
+  // Four spaces with no list around is an indented code block, not an item.
+  if (!indents.length && indent >= 4) return line;
+  while (indents.length && indents.at(-1)! > indent) indents.pop();
+  if (!indents.length || indents.at(-1)! < indent) indents.push(indent);
+  const level = indents.length - 1;
+  const body = m[4]!.replace(/^\[( |x|X)\]\s+/, (_all, box: string) => (box === ' ' ? '☐ ' : '☑ '));
+  return `${'    '.repeat(level)}${m[2]} ${body}`;
+}
+
+// ---- tables ----
+
+function isTableRow(line: string): boolean {
+  const t = line.trim();
+  return t.includes('|') && !FENCE.test(line) && splitRow(t).length >= 2;
+}
+
+/** GFM: the delimiter row has as many cells as the header (else `a | b` over `---` is a heading). */
+function isSeparatorRow(line: string, headerCells: number): boolean {
+  const cells = splitRow(line.trim());
+  return cells.length === headerCells && cells.every((c) => /^:?-{1,}:?$/.test(c));
+}
+
+/** Cells of a row: outer pipes optional, `\|` and pipes inside inline code are not separators. */
+function splitRow(row: string): string[] {
+  const cells: string[] = [];
+  let cur = '';
+  let code = false;
+  for (let k = 0; k < row.length; k++) {
+    const ch = row[k]!;
+    if (ch === '\\' && row[k + 1] === '|') {
+      cur += '\\|';
+      k++;
+    } else if (ch === '`') {
+      code = !code;
+      cur += ch;
+    } else if (ch === '|' && !code) {
+      cells.push(cur.trim());
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  cells.push(cur.trim());
+  if (row.startsWith('|')) cells.shift();
+  if (row.endsWith('|') && !row.endsWith('\\|')) cells.pop();
+  return cells;
+}
+
+function renderTable(rows: string[], separator: string): string[] {
+  const parsed = rows.map((r) => splitRow(r.trim()).map((c) => c.replace(/\s*\n\s*/g, ' ')));
+  const width = parsed[0]!.length;
+  const aligns = splitRow(separator.trim());
+  const sep = Array.from({ length: width }, (_, k) => {
+    const a = aligns[k] ?? '---';
+    return `${a.startsWith(':') ? ':' : ''}---${a.endsWith(':') && a.length > 1 ? ':' : ''}`;
+  });
+  const line = (cells: string[]) => `| ${Array.from({ length: width }, (_, k) => cells[k] ?? '').join(' | ')} |`;
+  return [line(parsed[0]!), `| ${sep.join(' | ')} |`, ...parsed.slice(1).map((cells) => line(cells.length > width ? [...cells.slice(0, width - 1), cells.slice(width - 1).join(' / ')] : cells))];
+}
+
+// ---- HTML ----
+
+/** Inline HTML → markdown, or its text. Inline code spans are left alone. */
+function html(line: string): string {
+  if (!/<\/?[a-zA-Z][^>]*>/.test(line)) return line;
+  return line
+    .split(/(`+[^`]*`+)/)
+    .map((part, k) => (k % 2 === 1 ? part : htmlToMarkdown(part, isTableRow(line))))
+    .join('');
+}
+
+function htmlToMarkdown(s: string, inTable: boolean): string {
+  return s
+    .replace(/<br\s*\/?>/gi, inTable ? ' / ' : '  \n')
+    .replace(/<(b|strong)>([\s\S]*?)<\/\1>/gi, '**$2**')
+    .replace(/<(i|em)>([\s\S]*?)<\/\1>/gi, '*$2*')
+    .replace(/<code>([\s\S]*?)<\/code>/gi, '`$1`')
+    .replace(/<a\s[^>]*href="([^"]+)"[^>]*>([\s\S]*?)<\/a>/gi, '[$2]($1)')
+    .replace(/<img\s[^>]*src="([^"]+)"[^>]*?(?:alt="([^"]*)")?[^>]*\/?>/gi, '![$2]($1)')
+    .replace(/<\/?(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)\b[^>]*>/gi, '');
+}
