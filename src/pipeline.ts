@@ -17,7 +17,7 @@ import { deliverMarkdown, sendNotice, targetOf, UndeliveredError } from './deliv
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
-import { parseRobotMessage, type InboundMessage } from './inbound.ts';
+import { commandText, parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia } from './media/inbound.ts';
 import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
 import { normalizeMarkdown } from './markdown.ts';
@@ -87,7 +87,7 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
   }
   log.info(`message ${msg.msgId} (${msg.msgtype}) from ${msg.senderStaffId ?? msg.senderId} in ${msg.isGroup ? 'group' : 'DM'} ${msg.conversationId}`);
   const conversation = deps.sessions.conversationKey(msg);
-  if (isStopWord(msg.text, deps.account.stopWords)) {
+  if (isStopWord(commandText(msg), deps.account.stopWords)) {
     const stopped = deps.inFlight.stop(conversation, msg.senderStaffId ?? msg.senderId);
     log.info(`message ${msg.msgId}: stop word; ${stopped ? 'answer in progress aborted' : 'nothing to stop'}`);
     if (!stopped) await sendNotice(deps.client, msg, text('nothingToStop', detectLang(msg.text)), log);
@@ -108,7 +108,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
 
   await deliverKeptAnswers(deps, msg, lang);
 
-  if (isResetCommand(msg.text)) {
+  if (isResetCommand(commandText(msg))) {
     await deps.sessions.reset(msg);
     log.info(`message ${msg.msgId}: new session started by command`);
     await deliver(deps, msg, text('sessionReset', lang));

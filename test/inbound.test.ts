@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { CHAT_RECORD_MAX_CHARS, commandText, parseRobotMessage, type InboundMessage } from '../src/inbound.ts';
 import { isResetCommand } from '../src/sessions.ts';
+import { isStopWord } from '../src/stop.ts';
+import { DEFAULT_STOP_WORDS } from '../src/config.ts';
 import { messageBuilders } from './fake-dingtalk/messages.ts';
 import { FakeState } from './fake-dingtalk/state.ts';
 
@@ -106,6 +108,9 @@ describe('mentions', () => {
       expect(isResetCommand(commandText(m))).toBe(true);
     }
     expect(commandText({ text: '@李四\u2005停止' })).toBe('停止');
+    for (const s of [msg.richText([{ text: '停止' }], { group: true, botNameRun: true }), msg.text('@FakeBot 停止', { group: true, rawContent: true })]) {
+      expect(isStopWord(commandText(parse(s)), DEFAULT_STOP_WORDS)).toBe(true);
+    }
   });
 });
 
