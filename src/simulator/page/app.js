@@ -55,7 +55,7 @@ function renderSidebar() {
     const last = [...state.items.values()].filter((i) => i.conv === key).sort((a, b) => a.at - b.at).at(-1);
     const sender = state.senders.find((x) => `dm:${x.staffId}` === key);
     const idle = key === state.group.key ? '群聊 · 需要 @钉钉助手' : sender && !sender.allowed ? '不在 allowFrom 中：机器人会拒绝' : '单聊 · 与机器人的对话';
-    const preview = last ? (last.kind === 'card' ? '[AI 卡片] ' : '') + (last.text ?? last.fileName ?? '[图片]').replace(/\s+/g, ' ').slice(0, 30) : idle;
+    const preview = last ? (last.kind === 'card' ? '[AI 卡片] ' : '') + (last.text ?? last.fileName ?? '[图片]').replace(/[#>*`_~]|!?\[[^\]]*\]\([^)]*\)/g, '').replace(/\s+/g, ' ').trim().slice(0, 30) : idle;
     const unread = state.unread.get(key) ?? 0;
     const name = convTitle(key);
     li.innerHTML = `<span class="avatar ${key === state.group.key ? 'group' : ''}">${esc(key === state.group.key ? '群' : name.slice(-1))}</span>
@@ -178,7 +178,11 @@ function onItem(item, fresh) {
   state.items.set(item.id, item);
   if (item.kind === 'card') animateCard(item);
   if (!known && fresh && item.conv !== state.current) state.unread.set(item.conv, (state.unread.get(item.conv) ?? 0) + 1);
-  if (!updateItemInPlace(item) && item.conv === state.current) renderMessages();
+  if (!updateItemInPlace(item) && item.conv === state.current) {
+    renderMessages();
+    // A new message in the open chat: show it, as a chat app does.
+    if (!known) $('messages').scrollTop = $('messages').scrollHeight;
+  }
   renderSidebar();
 }
 
@@ -230,7 +234,7 @@ function callRow(c) {
   tr.className = ok ? '' : 'failed';
   const answer = c.answerId ? state.answers.get(c.answerId) : null;
   const answerNo = answer ? [...state.answers.keys()].indexOf(c.answerId) + 1 : '';
-  tr.innerHTML = `<td>${esc(time(c.at))}</td><td>${esc(c.method)}</td><td title="${esc(c.host)} ${esc(c.path)}">${esc(shortPath(c))}${c.code ? `<small>${esc(c.code)}</small>` : ''}</td><td class="status">${c.status || '—'}</td><td>${answerNo ? `#${answerNo}` : '<small>连接</small>'}</td>`;
+  tr.innerHTML = `<td>${esc(time(c.at))}</td><td>${esc(c.method)}</td><td title="${esc(c.host)} ${esc(c.path)}">${esc(shortPath(c))}${c.code ? `<small>${esc(c.code)}</small>` : ''}</td><td class="status">${c.status || '—'}</td><td>${answerNo ? `#${answerNo}` : '<span class="conn-call" title="令牌与 Stream 连接：不属于某条回答">连接</span>'}</td>`;
   return tr;
 }
 
@@ -246,12 +250,14 @@ function renderTotals() {
   $('totals').innerHTML = `<b>${state.calls.length}</b> 次调用 <small>calls</small> · <b>${failed}</b> 次失败 · <b>${state.answers.size}</b> 条回答`;
   const box = $('answers');
   box.innerHTML = '';
-  [...state.answers.values()].forEach((a, i) => {
+  const list = [...state.answers.values()];
+  list.forEach((a, i) => {
     const div = document.createElement('div');
-    div.className = 'answer';
-    div.innerHTML = `<span>#${i + 1} ${esc(convTitle(a.conv))}：${esc(a.label || '…')}</span><b title="本条回答的钉钉调用次数">${a.calls}</b>`;
+    div.className = `answer ${i === list.length - 1 ? 'latest' : ''}`;
+    div.innerHTML = `<span>#${i + 1} ${esc(convTitle(a.conv))}：${esc(a.label || '…')}</span><b title="本条回答的钉钉调用次数">${a.calls} 次${a.failedCalls ? `<small>${a.failedCalls} 失败</small>` : ''}</b>`;
     box.appendChild(div);
   });
+  box.scrollTop = box.scrollHeight;
 }
 
 function addLog(line) {
@@ -287,7 +293,7 @@ function connect() {
     const c = JSON.parse(e.data);
     state.calls.push(c);
     const body = $('calls');
-    const panel = $('tab-calls');
+    const panel = $('calls-scroll');
     const atBottom = panel.scrollHeight - panel.scrollTop - panel.clientHeight < 40;
     body.appendChild(callRow(c));
     if (atBottom) panel.scrollTop = panel.scrollHeight;
