@@ -18,6 +18,12 @@ const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUTPUT = join(ROOT, 'test/simulator/output');
 
+/** Runs in the page: the width of an <img> once it has loaded (0 while loading or broken). */
+const loadedWidth = (el: unknown): number => {
+  const img = el as { complete: boolean; naturalWidth: number };
+  return img.complete ? img.naturalWidth : 0;
+};
+
 describe.skipIf(!existsSync(CHROMIUM))('simulator page in chromium', () => {
   let sim: Simulator;
   let context: BrowserContext;
@@ -65,7 +71,7 @@ describe.skipIf(!existsSync(CHROMIUM))('simulator page in chromium', () => {
     expect(final).toContain('回声模型 · 本会话第 1 轮');
     expect(final.length).toBeGreaterThan(partial.length);
     const img = card.locator('.card-body img');
-    await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(480);
+    await expect.poll(() => img.evaluate(loadedWidth)).toBe(480);
     expect(await img.getAttribute('src')).toMatch(/^\/media\/%40/);
     // The side panel counted this answer's DingTalk calls.
     await expect.poll(() => page.locator('.msg.user .cost').last().textContent()).toMatch(/本条回答：\d+ 次钉钉调用/);
@@ -77,7 +83,7 @@ describe.skipIf(!existsSync(CHROMIUM))('simulator page in chromium', () => {
   it('sends a picture through the download path and the model describes it', async () => {
     await page.locator('#image-input').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: chartPng(7) });
     const mine = page.locator('.msg.user .bubble.picture img').last();
-    await expect.poll(() => mine.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(480);
+    await expect.poll(() => mine.evaluate(loadedWidth)).toBe(480);
     const card = page.locator('.card').last();
     await card.locator('.card-state', { hasText: '已完成' }).waitFor({ timeout: 20_000 });
     expect(await card.locator('.card-body').textContent()).toContain('我收到了 1 张图片：image/png, 480×270');
