@@ -8,6 +8,11 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { startHarness, type Harness, type HarnessOptions } from './harness.ts';
 import { chunkText, lastUserText } from './fake-gateway/index.ts';
 import type { FaultRequest } from './fake-dingtalk/faults.ts';
+import { startSwapper } from './media/swapper.ts';
+import { createHash } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROUNDS = process.env.CI ? 8 : 2;
 const tally = { trials: 0, lost: 0, duplicated: 0, typing: 0, secrets: 0, outsideRoots: 0, notAcked: 0 };
@@ -200,4 +205,41 @@ describe.each(rounds)('fault suite, round %i', () => {
     expect(text).toMatch(/^(一个很长的回答|一个很长的回|一个很长的|一个很长|一个很)[^⚠]*\n\n⚠️ 服务正在重启/);
     account(h, '服务正在重启');
   });
+});
+
+describe.each(rounds)('fault suite, state and media, round %i', () => {
+  test('one message pushed twice in the same tick → answered once', async () => {
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(ANSWER, 3), delayMs: 5 });
+    const payload = h.fake.msg.text('你好', { senderStaffId: 'u1' });
+    const pushes = [h.fake.pushRobotMessage(payload), h.fake.pushRobotMessage(payload)];
+    for (const p of pushes) await h.fake.waitForAck(p.messageId);
+    await h.fake.waitFor(() => h!.fake.cardList().some((c) => c.flowStatusHistory.at(-1) === '3'), { timeoutMs: 5000 });
+    await sleep(200);
+    account(h, ANSWER);
+  });
+
+  test('10 answers send a file another process swaps for a symlink to a protected file → none uploads it', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-fault-race-'));
+    const outside = await mkdtemp(join(h.stateDir, 'credentials-'));
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(64, 1)]);
+    const inside = Buffer.concat([png, Buffer.from('chart')]);
+    const secret = Buffer.concat([png, Buffer.from('CREDENTIALS')]);
+    await writeFile(join(outside, 'secret.png'), secret);
+    await writeFile(join(dir, 'race.png'), inside);
+    h.gw.respond = (req) => ({ kind: 'stream', deltas: [`${lastUserText(req)}：![c](${join(dir, 'race.png')})`] });
+    const stop = await startSwapper({ file: join(dir, 'race.png'), outsideFile: join(outside, 'secret.png'), inside });
+    try {
+      const pushes = Array.from({ length: 10 }, (_, i) => h!.fake.pushRobotMessage(h!.fake.msg.text(`图表${i}`, { senderStaffId: `u${i}` })));
+      for (const p of pushes) await h.fake.waitForAck(p.messageId, { within: 5000 });
+      await h.fake.waitFor(() => h!.fake.cardList().filter((c) => !h!.fake.cardTyping(c)).length === 10, { timeoutMs: 15_000 });
+    } finally {
+      await stop();
+    }
+    const leaked = [...h.fake.media.values()].filter((m) => m.sha256 === createHash('sha256').update(secret).digest('hex')).length;
+    tally.outsideRoots += leaked;
+    for (let i = 0; i < 10; i++) account(h, `图表${i}：`);
+    expect(leaked).toBe(0);
+  }, 30_000);
 });
