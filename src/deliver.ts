@@ -18,8 +18,10 @@ import { detectLang, text as userText } from './texts.ts';
 /** DingTalk has no documented markdown cap; long texts are split well below where clients truncate. */
 export const MARKDOWN_CHUNK_CHARS = 3800;
 
+/** Where the answer to `msg` goes; in a group it @-mentions the asker where the channel can (staff id known). */
 export function targetOf(msg: InboundMessage): Target {
-  return msg.isGroup ? { kind: 'group', conversationId: msg.conversationId } : { kind: 'dm', userId: msg.senderStaffId ?? msg.senderId };
+  if (!msg.isGroup) return { kind: 'dm', userId: msg.senderStaffId ?? msg.senderId };
+  return { kind: 'group', conversationId: msg.conversationId, ...(msg.senderStaffId ? { atUser: { userId: msg.senderStaffId, name: msg.senderNick } } : {}) };
 }
 
 /** Some of a text could not be delivered by any route; `undelivered` is what is missing (whole chunks). */
@@ -73,8 +75,15 @@ async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: str
       log.warn(`sessionWebhook reply failed (${errorMessage(err)}); sending through the robot API instead${maybeSent ? ' (it may have arrived: marked as a possible duplicate)' : ''}`);
     }
   }
-  const body = maybeSent ? `${text}\n\n${userText('maybeDuplicate', detectLang(msg.text))}` : text;
-  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text: body });
+  const body = maybeSent ? `${text}
+
+${userText('maybeDuplicate', detectLang(msg.text))}` : text;
+  // groupMessages/send has no at field (the official SDK's OrgGroupSendRequest: robotCode, openConversationId, msgKey,
+  // msgParam, coolAppCode, token), so the asker cannot be notified here: their name in the text says whom it answers.
+  const asker = msg.isGroup ? (msg.senderNick ?? msg.senderStaffId) : undefined;
+  await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text: asker ? `${body}
+
+@${asker}` : body });
 }
 
 /**

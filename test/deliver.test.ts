@@ -4,6 +4,7 @@ import { DingTalkClient } from '../src/dingtalk/client.ts';
 import { parseRobotMessage, type InboundMessage } from '../src/inbound.ts';
 import { createLogger } from '../src/log.ts';
 import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
+import { startHarness, type Harness } from './harness.ts';
 
 let fake: FakeDingTalk | undefined;
 afterEach(async () => {
@@ -75,5 +76,43 @@ describe('exactly once when a webhook send is slow or times out', () => {
     const err = await deliverMarkdown(client, msg, '回答', log).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UndeliveredError);
     expect((err as UndeliveredError).undelivered).toBe('回答');
+  });
+});
+
+// The asker is @-mentioned in group answers on every delivery path the protocol allows (spec §3.3, §3.6, §3.7).
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const createBodies = (h: Harness) => h.fake.calls.filter((c) => c.path.endsWith('/card/instances/createAndDeliver')).map((c) => c.body as Record<string, any>);
+
+describe('the asker is @-mentioned in group answers', () => {
+  test('AI card: delivered to the group with atUserIds {staffId: nick}; a DM card carries no at', async () => {
+    h = await startHarness();
+    await h.send(h.fake.msg.text('帮我总结一下', { group: true, senderStaffId: 'u9', senderNick: '李四' }));
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u9' }));
+    const [group, dm] = createBodies(h);
+    expect(group!.imGroupOpenDeliverModel).toEqual({ robotCode: 'dingAPPKEY', atUserIds: { u9: '李四' } });
+    expect(dm!.imRobotOpenDeliverModel).not.toHaveProperty('atUserIds');
+    expect(h.fake.cardList()[0]!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: 'cidGRP001==', success: true });
+  });
+
+  test('an external sender without a staff id: the card goes out without an at (DingTalk needs a userId)', async () => {
+    h = await startHarness();
+    const msg = h.fake.msg.text('hi', { group: true, senderNick: '访客' });
+    delete (msg as { senderStaffId?: string }).senderStaffId;
+    await h.send(msg);
+    expect(createBodies(h)[0]!.imGroupOpenDeliverModel).toEqual({ robotCode: 'dingAPPKEY' });
+  });
+
+  test('robot OpenAPI (sessionWebhook expired, card refused): groupMessages/send cannot @, so the text names the asker', async () => {
+    h = await startHarness();
+    h.fake.faults.revokeScope('Card.Instance.Write');
+    await h.send(h.fake.msg.text('hi', { group: true, senderStaffId: 'u9', senderNick: '李四', extra: { sessionWebhookExpiredTime: Date.now() - 60_000 } }));
+    const [sent] = h.fake.sent;
+    expect(sent).toMatchObject({ channel: 'group', target: 'cidGRP001==', msgtype: 'sampleMarkdown' });
+    expect(sent!.body.text).toBe('Echo: 李四: hi\n\n@李四');
   });
 });

@@ -6,10 +6,10 @@ import type { DingTalkClient } from './client.ts';
 
 export type CardParams = Record<string, string>;
 
-/** Where a card or message goes: a 1:1 chat with the robot, or a group. */
+/** Where a card or message goes: a 1:1 chat with the robot, or a group (optionally @-ing the asker). */
 export type Target =
   | { kind: 'dm'; userId: string }
-  | { kind: 'group'; conversationId: string };
+  | { kind: 'group'; conversationId: string; atUser?: { userId: string; name?: string } };
 
 export interface DeliverResult {
   spaceType?: string;
@@ -39,7 +39,9 @@ export function createAndDeliverCard(
       : {
           openSpaceId: `dtv1.card//IM_GROUP.${req.target.conversationId}`,
           imGroupOpenSpaceModel: { supportForward: true },
-          imGroupOpenDeliverModel: { robotCode },
+          // `atUserIds` {userId: name} @-mentions the asker with the card (DOC:delivery-card-interface, spec §3.3;
+          // the official SDK's CreateAndDeliverRequestImGroupOpenDeliverModel carries the same at_user_ids map).
+          imGroupOpenDeliverModel: { robotCode, ...(req.target.atUser ? { atUserIds: { [req.target.atUser.userId]: req.target.atUser.name ?? req.target.atUser.userId } } : {}) },
         };
   return client.api<CreateAndDeliverResponse>(
     'POST',
