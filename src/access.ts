@@ -14,6 +14,17 @@ import { decideAccess, type AccessDecision } from './policy.ts';
 import type { StateStore } from './store.ts';
 import { detectLang, text } from './texts.ts';
 
+/**
+ * What an operator must know about this account's access (logged at start, shown by the host's `doctor` and
+ * `security audit` through the channel's `security.collectWarnings`).
+ */
+export function accessWarnings(account: ResolvedAccount): string[] {
+  if (account.engine !== 'gateway' || account.access.dmPolicy !== 'open') return [];
+  return [
+    `channels.${CHANNEL_ID}${account.accountId === DEFAULT_ACCOUNT_ID ? '' : `.accounts.${account.accountId}`}.dmPolicy is "open" with engine "gateway": every DingTalk user who can reach the robot acts as the gateway's owner (full operator access); use "pairing" or "allowlist", or engine "runtime"`,
+  ];
+}
+
 /** A refused sender hears about it at most this often. */
 export const REFUSAL_NOTICE_INTERVAL_MS = 3_600_000;
 

@@ -10,6 +10,7 @@ import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type Ho
 import { DingTalkClient } from './dingtalk/client.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
+import { accessWarnings } from './access.ts';
 import { monitorAccount } from './monitor.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
 import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
@@ -77,6 +78,8 @@ export function createChannel(api: PluginApi) {
     },
     capabilities: { chatTypes: ['direct', 'group'] as Array<'direct' | 'group'> },
     configSchema: { schema: CONFIG_SCHEMA, uiHints: UI_HINTS },
+    /** Shown by the host's `doctor` and `security audit`. */
+    security: { collectWarnings: ({ account }: { account: ResolvedAccount }) => accessWarnings(account) },
     /** DM pairing: lets `<host> pairing list|approve dingtalk-ai` work (the host checks that the channel declares it). */
     pairing: PAIRING_ADAPTER,
     config: {

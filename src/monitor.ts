@@ -4,7 +4,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
-import { AccessGate } from './access.ts';
+import { AccessGate, accessWarnings } from './access.ts';
 import { assertUsable, ConfigError, type ResolvedAccount } from './config.ts';
 import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
@@ -104,9 +104,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
     media: { policy, inboundDir: inboundMediaDir(opts.defaultStateDir), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
   };
-  if (engine.name === 'gateway' && account.access.dmPolicy === 'open') {
-    log.warn(`dmPolicy is "open": every DingTalk user who can reach the robot gets answers through the gateway's HTTP endpoint and acts as the gateway's owner (full operator access); use "pairing" or "allowlist" unless that is intended`);
-  }
+  for (const warning of accessWarnings(account)) log.warn(warning);
   if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.
   setMaxListeners(0, signal);

@@ -116,6 +116,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   }
 
   const session = await deps.sessions.touch(msg);
+  // From here a stop word can abort the answer (also while media downloads: the engine then never starts).
+  const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
   // Card setup runs while media downloads and the gateway thinks: the user never waits for it.
   // With the org's monthly quota spent, cards would fail anyway: plain markdown until it recovers.
   const card = deps.budget.quotaExhausted()
@@ -140,7 +142,6 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const shown = (t: string, final = false) => normalizeMarkdown(!final && account.enableMediaUpload ? maskLocalImages(t, pending) : t);
 
   let answerText = '';
-  const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
   try {
     const chunks = deps.engine.reply({
       sessionKey: session.key,

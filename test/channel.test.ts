@@ -31,6 +31,25 @@ describe('channel registration', () => {
     expect(ch.meta).toMatchObject({ label: 'DingTalk', docsPath: expect.any(String), blurb: expect.any(String), selectionLabel: expect.any(String) });
   });
 
+  test('access: pairing is the default where the host offers it; the pairing CLI finds the channel; doctor warns about an open gateway DM policy', () => {
+    const pairing = { readAllowFromStore: async () => [], upsertPairingRequest: async () => ({ code: 'ABCD2345', created: true }) };
+    const ch = register({ runtime: { channel: { pairing } } });
+    const base = { clientId: 'x', clientSecret: 'y' };
+    const paired = ch.config.resolveAccount({ channels: { 'dingtalk-ai': base } }, 'default');
+    expect(paired.access.dmPolicy).toBe('pairing');
+    expect(paired.problems).toEqual([]);
+    expect(ch.pairing.normalizeAllowEntry('dingtalk:u1')).toBe('u1');
+    expect(ch.security.collectWarnings({ account: paired })).toEqual([]);
+    const open = ch.config.resolveAccount({ channels: { 'dingtalk-ai': { ...base, dmPolicy: 'open' } } }, 'default');
+    expect(ch.security.collectWarnings({ account: open })).toEqual([expect.stringContaining('channels.dingtalk-ai.dmPolicy is "open" with engine "gateway"')]);
+    // Without the host's pairing API: the allowlist by default, and pairing asked for explicitly is a problem.
+    const bare = register();
+    expect(bare.config.resolveAccount({ channels: { 'dingtalk-ai': base } }, 'default').access.dmPolicy).toBe('allowlist');
+    expect(bare.config.unconfiguredReason(bare.config.resolveAccount({ channels: { 'dingtalk-ai': { ...base, dmPolicy: 'pairing' } } }, 'default'))).toContain(
+      'channels.dingtalk-ai.dmPolicy is "pairing" but this host offers no pairing',
+    );
+  });
+
   test('an account without clientSecret is not configured, and the reason names the key', () => {
     const ch = register();
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x' } } };

@@ -317,6 +317,27 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
 
     options.extra?.(ctx);
 
+    ctx.step('DM pairing (the default dmPolicy): a stranger gets a code, the owner approves it with the host CLI, then the stranger is answered', { needs: ['install'] }, async () => {
+      const since = ctx.fake.conns.length;
+      const { dmPolicy: _dm, groupPolicy: _group, ...defaults } = ctx.channelSection();
+      await ctx.reconfigure(defaults);
+      await ctx.waitForNewConnection(since);
+      const stranger = (text: string) => ctx.fake.msg.text(text, { senderStaffId: 'stranger01', senderNick: 'Stranger' });
+      const question = `pairing ${name} question`;
+      const refused = await ctx.dm(stranger(question));
+      expect(refused.card).toBeUndefined();
+      const notice = String(refused.sent[0]?.body?.markdown?.text ?? '');
+      const code = /配对码：(\S+?)\n/.exec(notice)?.[1];
+      expect(code, `pairing notice: ${notice}`).toMatch(/^[A-Z0-9]{6,}$/);
+      expect(notice).toContain(`${name} pairing approve ${CHANNEL} ${code}`);
+      expect(await ctx.mock.requestsFor(question)).toEqual([]);
+      const approved = await ctx.host.cli(['pairing', 'approve', CHANNEL, code!], { timeoutMs: 120_000 });
+      expect(approved.code, `pairing approve failed\nstdout: ${approved.stdout}\nstderr: ${approved.stderr}`).toBe(0);
+      const { card } = await ctx.dm(stranger(question));
+      expect(card!.flowStatusHistory.at(-1)).toBe('3');
+      expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
+    });
+
     ctx.step('a wrong gatewayToken: the card fails with the hint that names gatewayToken', { needs: ['install'] }, async () => {
       const since = ctx.fake.conns.length;
       await ctx.reconfigure({ ...ctx.channelSection(), gatewayToken: 'wrong-token-for-e2e' });
