@@ -206,6 +206,11 @@ function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string,
   if (dmPolicy === 'pairing' && !host.pairing) {
     problems.push(`${key('dmPolicy')} is "pairing" but this host offers no pairing to channel plugins: set it to "allowlist" and list the allowed senders in ${key('allowFrom')}`);
   }
+  const allowFrom = senderList(merged.allowFrom, key('allowFrom'), problems);
+  // OpenClaw refuses the same config (its channel validation: "open" requires "*"); Clawdbot gets the same rule.
+  if (dmPolicy === 'open' && !allowFrom.includes('*')) {
+    problems.push(`${key('dmPolicy')} is "open" but ${key('allowFrom')} does not include "*": set ${key('allowFrom')} to ["*"] to answer everyone, or use "pairing"/"allowlist"`);
+  }
   const groups: Record<string, GroupOverride> = {};
   const rawGroups: unknown = merged.groups;
   if (rawGroups !== undefined && (typeof rawGroups !== 'object' || rawGroups === null || Array.isArray(rawGroups))) {
@@ -230,7 +235,7 @@ function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string,
   }
   return {
     dmPolicy,
-    allowFrom: senderList(merged.allowFrom, key('allowFrom'), problems),
+    allowFrom,
     groupPolicy: oneOf(merged.groupPolicy, ['allowlist', 'open', 'disabled'] as const, 'allowlist', key('groupPolicy'), problems),
     groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)'),
     groups,

@@ -24,7 +24,7 @@ export interface GroupOverride {
 
 export interface AccessPolicy {
   dmPolicy: DmPolicy;
-  /** Normalised sender ids (see normalizeSenderEntry); `*` admits everyone. */
+  /** Normalised sender ids (see normalizeSenderEntry); `*` admits everyone (and is required for `open`). */
   allowFrom: string[];
   groupPolicy: GroupPolicy;
   /** openConversationIds of allowed groups; `*` admits every group. */
@@ -85,12 +85,13 @@ export function decideAccess(policy: AccessPolicy, req: AccessRequest): AccessDe
     return group?.systemPrompt ? { kind: 'allow', systemPrompt: group.systemPrompt } : { kind: 'allow' };
   }
   switch (policy.dmPolicy) {
+    // As in OpenClaw (docs/channels/pairing.md): "open" is public only with "*" in allowFrom (config resolution
+    // requires it); concrete entries alone still admit only those senders.
     case 'open':
-      return { kind: 'allow' };
-    case 'disabled':
-      return { kind: 'refuse', reason: 'dm-disabled', fixKey: 'dmPolicy', fixValue: '' };
     case 'allowlist':
       return senderListed(policy.allowFrom, req) ? { kind: 'allow' } : { kind: 'refuse', reason: 'dm-not-allowed', fixKey: 'allowFrom', fixValue: senderKey };
+    case 'disabled':
+      return { kind: 'refuse', reason: 'dm-disabled', fixKey: 'dmPolicy', fixValue: '' };
     case 'pairing':
       return senderListed(policy.allowFrom, req) || senderListed(req.paired ?? [], req) ? { kind: 'allow' } : { kind: 'pair' };
   }

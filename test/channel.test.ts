@@ -40,7 +40,7 @@ describe('channel registration', () => {
     expect(paired.problems).toEqual([]);
     expect(ch.pairing.normalizeAllowEntry('dingtalk:u1')).toBe('u1');
     expect(ch.security.collectWarnings({ account: paired })).toEqual([]);
-    const open = ch.config.resolveAccount({ channels: { 'dingtalk-ai': { ...base, dmPolicy: 'open' } } }, 'default');
+    const open = ch.config.resolveAccount({ channels: { 'dingtalk-ai': { ...base, dmPolicy: 'open', allowFrom: ['*'] } } }, 'default');
     expect(ch.security.collectWarnings({ account: open })).toEqual([expect.stringContaining('channels.dingtalk-ai.dmPolicy is "open" with engine "gateway"')]);
     // Without the host's pairing API: the allowlist by default, and pairing asked for explicitly is a problem.
     const bare = register();

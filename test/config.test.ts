@@ -88,6 +88,13 @@ describe('access policy resolution', () => {
     ]);
   });
 
+  test('"open" needs "*" in allowFrom, as OpenClaw requires of its channels', () => {
+    expect(resolveAccount(withAccess({ dmPolicy: 'open' }), 'default', {}).problems).toEqual([
+      'channels.dingtalk-ai.dmPolicy is "open" but channels.dingtalk-ai.allowFrom does not include "*": set channels.dingtalk-ai.allowFrom to ["*"] to answer everyone, or use "pairing"/"allowlist"',
+    ]);
+    expect(resolveAccount(withAccess({ dmPolicy: 'open', allowFrom: ['*'] }), 'default', {}).problems).toEqual([]);
+  });
+
   test('allowFrom accepts what users paste; per-group lists too', () => {
     const a = resolveAccount(
       withAccess({ allowFrom: ['user:0123', 'dingtalk:abc', ' $:LWCP_v1:$x== '], groups: { 'cidG==': { allowFrom: ['staffId:9'], requireMention: false } } }),
@@ -107,8 +114,8 @@ describe('access policy resolution', () => {
     );
     expect(a.problems).toEqual([
       'channels.dingtalk-ai.dmPolicy must be one of "pairing", "allowlist", "open", "disabled", got "everyone"',
-      'channels.dingtalk-ai.groups.cidG==.allowfrom is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt',
       'channels.dingtalk-ai.allowFrom must be a list of DingTalk user ids (staffId / userId / senderId)',
+      'channels.dingtalk-ai.groups.cidG==.allowfrom is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt',
       'channels.dingtalk-ai.stopWords must be a list of words',
     ]);
   });

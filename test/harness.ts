@@ -100,8 +100,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
             gatewayToken: opts.gatewayToken ?? 'gw-token',
             apiBaseUrl: fake.apiBase,
             oapiBaseUrl: fake.oapiBase,
-            // Most tests are about answers, not access: everyone may talk unless a test says otherwise.
-            dmPolicy: 'open',
+            // Most tests are about answers, not access: everyone may talk unless a test sets a DM policy.
+            ...(opts.config && 'dmPolicy' in opts.config ? {} : { dmPolicy: 'open', allowFrom: ['*'] }),
             groupPolicy: 'open',
             ...opts.config,
           },

@@ -13,7 +13,9 @@ const group = (r: Partial<AccessRequest> = {}): AccessRequest => ({ isGroup: tru
 
 describe('direct messages: dmPolicy × sender', () => {
   it.each([
-    ['open', [], dm(), { kind: 'allow' }],
+    ['open', ['*'], dm(), { kind: 'allow' }],
+    // OpenClaw's rule: concrete entries under "open" still admit only those senders.
+    ['open', ['user002'], dm(), { kind: 'refuse', reason: 'dm-not-allowed', fixKey: 'allowFrom', fixValue: STAFF }],
     ['disabled', [STAFF], dm(), { kind: 'refuse', reason: 'dm-disabled', fixKey: 'dmPolicy', fixValue: '' }],
     ['allowlist', [], dm(), { kind: 'refuse', reason: 'dm-not-allowed', fixKey: 'allowFrom', fixValue: STAFF }],
     ['allowlist', [STAFF], dm(), { kind: 'allow' }],
@@ -31,7 +33,7 @@ describe('direct messages: dmPolicy × sender', () => {
   });
 
   it('a DM is never judged by the group settings (mention or group lists)', () => {
-    const p = policy({ dmPolicy: 'open', groupPolicy: 'disabled', requireMention: true });
+    const p = policy({ dmPolicy: 'open', allowFrom: ['*'], groupPolicy: 'disabled', requireMention: true });
     expect(decideAccess(p, dm({ mentionsBot: false }))).toEqual({ kind: 'allow' });
   });
 });

@@ -121,6 +121,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
         systemPrompt: SYSTEM_PROMPT,
         // The suite's senders are strangers to the host: without this the default (DM pairing, group allowlist) refuses them.
         dmPolicy: 'open',
+        allowFrom: ['*'],
         groupPolicy: 'open',
       });
       ctx.writeChannelConfig = async (section) => {
@@ -319,7 +320,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
 
     ctx.step('DM pairing (the default dmPolicy): a stranger gets a code, the owner approves it with the host CLI, then the stranger is answered', { needs: ['install'] }, async () => {
       const since = ctx.fake.conns.length;
-      const { dmPolicy: _dm, groupPolicy: _group, ...defaults } = ctx.channelSection();
+      const { dmPolicy: _dm, allowFrom: _allow, groupPolicy: _group, ...defaults } = ctx.channelSection();
       await ctx.reconfigure(defaults);
       await ctx.waitForNewConnection(since);
       const stranger = (text: string) => ctx.fake.msg.text(text, { senderStaffId: 'stranger01', senderNick: 'Stranger' });
