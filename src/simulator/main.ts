@@ -44,11 +44,16 @@ async function main(): Promise<void> {
     console.error(`${!host ? `--host must be openclaw, clawdbot or moltbot, got "${args.host}"` : `--port must be a port number, got "${args.port}"`}\n${USAGE}`);
     process.exit(2);
   }
+  const gatewayUrl = args['gateway-url'];
+  if (gatewayUrl !== undefined && !/^https?:\/\/[^/\s]+/.test(gatewayUrl)) {
+    console.error(`--gateway-url must be an http(s) URL such as http://127.0.0.1:18789/v1/chat/completions, got "${gatewayUrl}"`);
+    process.exit(2);
+  }
   const env = process.env;
   const sim = await startSimulator({
     port,
     host,
-    gatewayUrl: args['gateway-url'],
+    gatewayUrl,
     gatewayToken: env.MOLTBOT_GATEWAY_TOKEN ?? env.OPENCLAW_GATEWAY_TOKEN ?? env.CLAWDBOT_GATEWAY_TOKEN,
     print: args.quiet ? () => {} : (line) => console.log(line),
   });
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  console.log(`\n  钉钉模拟器 DingTalk simulator:  ${sim.url}\n  answers from: ${args['gateway-url'] ?? 'built-in echo model'} · Ctrl-C to stop\n`);
+  console.log(`\n  钉钉模拟器 DingTalk simulator:  ${sim.url}\n  answers from: ${gatewayUrl ?? 'built-in echo model'} · Ctrl-C to stop\n`);
 }
 
 main().catch((err: unknown) => {

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveAccount } from '../config.ts';
+import { assertUsable, resolveAccount } from '../config.ts';
 import { OPENCLAW, type HostFlavor } from '../host.ts';
 import { createLogger, errorMessage } from '../log.ts';
 import { monitorAccount } from '../monitor.ts';
@@ -124,6 +124,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       'default',
       {},
     );
+    // A bad --gateway-url and the like: one clear error now, not a monitor that stops in the background.
+    assertUsable(account);
     let status: StreamStatus = { connected: false, reconnectAttempts: 0 };
     const controller = new AbortController();
     const running = monitorAccount({

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SseParser } from '../../src/sse.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/server.ts';
@@ -13,7 +14,7 @@ interface Live {
   items: Map<string, ChatItem>;
   calls: CallItem[];
   answers: Map<string, AnswerItem>;
-  snapshot: Record<string, unknown>;
+  snapshot: { answerSource?: string; [k: string]: unknown };
   stop(): void;
 }
 
@@ -154,6 +155,42 @@ describe('simulator', { timeout: 30_000 }, () => {
     await post(sim.url, 'api/fault', { name: 'gatewayDown', on: false });
     await post(sim.url, 'api/send', { conv: 'dm:user001', sender: 'user001', text: '现在呢' });
     await until(() => [...live.items.values()].find((i) => i.kind === 'card' && i.state === 'finished'), 'a finished card after recovery');
+  });
+
+  it('delivers the whole answer through a QPS storm (every other card call throttled)', async () => {
+    const { sim, live } = await start();
+    await post(sim.url, 'api/fault', { name: 'qpsStorm', on: true });
+    await post(sim.url, 'api/send', { conv: 'dm:user001', sender: 'user001', text: '风暴中的问题' });
+    const answered = await until(
+      () => [...live.items.values()].find((i) => i.from === 'bot' && i.text?.includes('> 风暴中的问题') && (i.kind === 'markdown' || i.state === 'finished')),
+      'the answer',
+    );
+    expect(answered.text).toContain('本会话第 1 轮');
+    const throttled = live.calls.filter((c) => c.code === 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi');
+    expect(throttled.length).toBeGreaterThan(0);
+    expect(live.answers.get(answered.answerId!)!.failedCalls).toBe(throttled.length);
+  });
+
+  it('answers through a gateway given by URL, where the gateway-down button is unavailable', async () => {
+    const { startEchoModel } = await import('../../src/simulator/echo-model.ts');
+    const external = await startEchoModel({ mediaDir: tmpdir(), tokenDelayMs: 0 });
+    try {
+      sim = await startSimulator({ gatewayUrl: external.url, gatewayToken: 'tok-123456', cardIntervalMs: 40, print: (l) => logs.push(l) });
+      live = await follow(sim.url);
+      expect(live.snapshot.answerSource).toBe(`网关 ${new URL(external.url).host}`);
+      const down = await post(sim.url, 'api/fault', { name: 'gatewayDown', on: true });
+      expect(down.status).toBe(400);
+      expect(((await down.json()) as { error: string }).error).toContain('--gateway-url');
+      await sim.fake.waitForConnection();
+      await post(sim.url, 'api/send', { conv: 'dm:user001', sender: 'user001', text: 'via URL' });
+      await until(() => [...live!.items.values()].find((i) => i.kind === 'card' && i.state === 'finished'), 'a finished card');
+    } finally {
+      await external.close();
+    }
+  });
+
+  it('refuses to start with a gateway URL that is not one, naming the problem', async () => {
+    await expect(startSimulator({ gatewayUrl: 'localhost:18789', print: () => {} })).rejects.toThrow(/gatewayUrl is not a valid http\(s\) URL/);
   });
 
   it('reconnects after a socket drop and still answers', async () => {
