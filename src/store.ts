@@ -49,8 +49,10 @@ interface Space {
   map: Map<string, Entry>;
   /** Changes since the last append: the entry, or null for a deletion. */
   pending: Map<string, Entry | null>;
-  /** Records in the journal file (live or not): decides when to compact. */
+  /** Records and bytes in the journal file (live or not), and its bytes right after the last compaction: decide when to compact. */
   journalRecords: number;
+  journalBytes: number;
+  compactedBytes: number;
   /** The journal does not end with a newline (a write torn by a crash): the next append starts one. */
   tornTail: boolean;
   /** Appends and compactions of this namespace, one after the other. */
@@ -72,9 +74,11 @@ export interface FileStoreOptions {
  * One append-only journal per namespace (`<ns>.jsonl`, one JSON array per line: `[key, value]`,
  * `[key, value, expiresAtMs]`, or `[key]` for a deletion; the last line of a key wins). A namespace is
  * read once, on first use, skipping expired records; after that every operation is a Map lookup, and a
- * write costs one short line in a coalesced append (no whole-file rewrite per change). When the journal
- * holds more than twice the live records (+1,000), it is rewritten with only the live ones (temp file +
+ * write costs one line in a coalesced append (no whole-file rewrite per change; a key changed many times
+ * within `writeDelayMs` is written once). When the journal holds more than twice the live records
+ * (+1,000) or twice its compacted size (+1 MiB), it is rewritten with only the live ones (temp file +
  * rename, so a crash leaves the old or the new journal, never a mix). A line torn by a crash is skipped.
+ * A failed append keeps its changes for the next write (they are still served from memory meanwhile).
  *
  * Memory and disk are proportional to the live records: with TTLs on everything per-sender this is the
  * senders of the last session timeout, not everyone who ever wrote. Folders written by the earlier
@@ -158,7 +162,7 @@ export class FileStore implements StateStore {
 
   private async load(ns: string): Promise<Space> {
     const file = join(this.dir, `${ns}.jsonl`);
-    const sp: Space = { ns, file, map: new Map(), pending: new Map(), journalRecords: 0, tornTail: false, chain: Promise.resolve(), nextSweepAt: this.now() + this.sweepIntervalMs };
+    const sp: Space = { ns, file, map: new Map(), pending: new Map(), journalRecords: 0, journalBytes: 0, compactedBytes: 0, tornTail: false, chain: Promise.resolve(), nextSweepAt: this.now() + this.sweepIntervalMs };
     let text: string | undefined;
     try {
       text = await readFile(file, 'utf8');
@@ -168,6 +172,7 @@ export class FileStore implements StateStore {
     const now = this.now();
     if (text !== undefined) {
       const lines = text.split('\n');
+      sp.journalBytes = sp.compactedBytes = Buffer.byteLength(text);
       sp.tornTail = text.length > 0 && !text.endsWith('\n');
       let bad = 0;
       for (let i = 0; i < lines.length; i++) {
@@ -198,7 +203,7 @@ export class FileStore implements StateStore {
       await this.importSharded(sp, now);
     }
     // A torn tail is rewritten away at once: later appends would otherwise leave it mid-file.
-    if (sp.tornTail || sp.journalRecords > 2 * sp.map.size + 1000) this.enqueue(sp, () => this.compact(sp));
+    if (sp.tornTail || needsCompaction(sp)) this.enqueue(sp, () => this.compact(sp));
     return sp;
   }
 
@@ -246,17 +251,25 @@ export class FileStore implements StateStore {
       if (sp.pending.size === 0) return;
       const changes = [...sp.pending];
       sp.pending.clear();
-      const lines = changes.map(([k, e]) => line(k, e));
-      await this.ensureDir();
-      await appendFile(sp.file, (sp.tornTail ? '\n' : '') + lines.join(''), { mode: 0o600 });
+      const chunk = (sp.tornTail ? '\n' : '') + changes.map(([k, e]) => line(k, e)).join('');
+      try {
+        await this.ensureDir();
+        await appendFile(sp.file, chunk, { mode: 0o600 });
+      } catch (err) {
+        // Not lost: back in line (behind anything newer) for the next write or the flush at stop.
+        for (const [k, e] of changes) if (!sp.pending.has(k)) sp.pending.set(k, e);
+        this.dirty.add(sp);
+        throw err;
+      }
       sp.tornTail = false;
-      sp.journalRecords += lines.length;
+      sp.journalRecords += changes.length;
+      sp.journalBytes += Buffer.byteLength(chunk);
       const now = this.now();
       if (now >= sp.nextSweepAt) {
         sp.nextSweepAt = now + this.sweepIntervalMs;
         for (const [k, e] of sp.map) if (!live(e, now)) sp.map.delete(k);
       }
-      if (sp.journalRecords > 2 * sp.map.size + 1000) await this.compact(sp);
+      if (needsCompaction(sp)) await this.compact(sp);
     });
   }
 
@@ -270,9 +283,11 @@ export class FileStore implements StateStore {
     }
     await this.ensureDir();
     const tmp = `${sp.file}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(tmp, lines.join(''), { mode: 0o600 });
+    const text = lines.join('');
+    await writeFile(tmp, text, { mode: 0o600 });
     await rename(tmp, sp.file);
     sp.journalRecords = lines.length;
+    sp.journalBytes = sp.compactedBytes = Buffer.byteLength(text);
     sp.tornTail = false;
   }
 
@@ -283,6 +298,14 @@ export class FileStore implements StateStore {
     });
     return this.dirReady;
   }
+}
+
+/**
+ * More than twice the live records (+1,000), or more than twice the bytes of the last compaction (+1 MiB: a
+ * few large values rewritten often): rewriting costs at most what was appended since, so O(1) per change.
+ */
+function needsCompaction(sp: Space): boolean {
+  return sp.journalRecords > 2 * sp.map.size + 1000 || sp.journalBytes > 2 * sp.compactedBytes + 1024 * 1024;
 }
 
 function line(key: string, e: Entry | null): string {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { appendFile, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore, MemoryStore, type StateStore } from '../src/store.ts';
@@ -75,6 +75,36 @@ describe('file store', () => {
     await s.flush();
     expect((await readdir(dir)).sort()).toEqual(['sessions.jsonl']);
     expect(await new FileStore({ dir }).get('sessions', 'default:dm:u2')).toEqual({ id: 'two' });
+  });
+});
+
+describe('writes that fail or repeat', () => {
+  test('a failed append is not lost: its changes go out with the next write', async () => {
+    const dir = await tempDir();
+    const errors: unknown[] = [];
+    const s = new FileStore({ dir, onError: (e) => errors.push(e) });
+    expect(await s.get('sessions', 'k0')).toBeUndefined();
+    await mkdir(join(dir, 'sessions.jsonl'));
+    await s.set('sessions', 'k1', 1);
+    await s.flush();
+    expect(String(errors[0])).toContain('EISDIR');
+    await rmdir(join(dir, 'sessions.jsonl'));
+    await s.set('sessions', 'k2', 2);
+    await s.flush();
+    const fresh = new FileStore({ dir });
+    expect([await fresh.get('sessions', 'k1'), await fresh.get('sessions', 'k2')]).toEqual([1, 2]);
+  });
+
+  test('one large value rewritten often keeps the journal within twice its size + 1 MiB', async () => {
+    const dir = await tempDir();
+    const s = new FileStore({ dir, writeDelayMs: 1 });
+    const big = 'x'.repeat(100_000);
+    for (let i = 0; i < 60; i++) {
+      await s.set('cards', 'open', { text: big, i });
+      await s.flush();
+    }
+    expect((await stat(join(dir, 'cards.jsonl'))).size).toBeLessThanOrEqual(2 * 100_020 + 1024 * 1024 + 100_020);
+    expect(await new FileStore({ dir }).get('cards', 'open')).toEqual({ text: big, i: 59 });
   });
 });
 
