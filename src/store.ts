@@ -16,7 +16,10 @@ import { join } from 'node:path';
  * keeps them as JSON). Keys and namespaces are opaque strings; namespaces are `[a-z0-9-]+`.
  */
 export interface StateStore {
-  /** The value, or `undefined` when absent or expired (Redis `GET ns:key`). */
+  /**
+   * The value, or `undefined` when absent or expired (Redis `GET ns:key`). In-process stores return the
+   * stored object itself and a shared store a copy: a changed value counts only once passed to `set`.
+   */
   get<T>(ns: string, key: string): Promise<T | undefined>;
   /**
    * Store a value, replacing any previous one; with `ttlMs` the record is gone `ttlMs` after this call,
