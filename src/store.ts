@@ -76,8 +76,8 @@ export interface FileStoreOptions {
 /**
  * One append-only journal per namespace (`<ns>.jsonl`, one JSON array per line: `[key, value]`,
  * `[key, value, expiresAtMs]`, or `[key]` for a deletion; the last line of a key wins). A namespace is
- * read once, on first use, skipping expired records; after that every operation is a Map lookup, and a
- * write costs one line in a coalesced append (no whole-file rewrite per change; a key changed many times
+ * read once (from the start, in the background, or on first use), skipping expired records; after that
+ * every operation is a Map lookup, and a write costs one line in a coalesced append (no whole-file rewrite per change; a key changed many times
  * within `writeDelayMs` is written once). When the journal holds more than twice the live records
  * (+1,000) or twice its compacted size (+1 MiB), it is rewritten with only the live ones (temp file +
  * rename, so a crash leaves the old or the new journal, never a mix). A line torn by a crash is skipped.
@@ -106,6 +106,11 @@ export class FileStore implements StateStore {
     this.sweepIntervalMs = opts.sweepIntervalMs ?? 60_000;
     this.now = opts.now ?? Date.now;
     this.onError = opts.onError ?? (() => {});
+    // Read what the folder holds now, in the background: the first message after a start need not wait for it.
+    readdir(this.dir).then(
+      (files) => files.filter((f) => /^[a-z0-9-]+\.jsonl$/i.test(f)).forEach((f) => void this.space(f.slice(0, -'.jsonl'.length)).catch(this.onError)),
+      () => {},
+    );
   }
 
   async get<T>(ns: string, key: string): Promise<T | undefined> {
