@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { DingTalkClient } from './dingtalk/client.ts';
+import { doctorFailed, formatCheck, runDoctor, type DoctorCheck } from './doctor.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
@@ -53,6 +53,8 @@ export interface PluginApi extends HostProbe {
 export interface ProbeResult {
   ok: boolean;
   error?: string;
+  /** Every check, in order (`channels status --probe --json`). */
+  checks?: DoctorCheck[];
   elapsedMs: number;
 }
 
@@ -102,19 +104,24 @@ export function createChannel(api: PluginApi) {
     },
     status: {
       defaultRuntime: { accountId: DEFAULT_ACCOUNT_ID, running: false, connected: false, lastError: null } as AccountSnapshot,
-      buildAccountSnapshot: ({ account, runtime }: { account: ResolvedAccount; runtime?: AccountSnapshot }): AccountSnapshot => ({
+      // Clawdbot shows the probe ("works" / "probe failed") only when the snapshot carries it; OpenClaw adds it itself.
+      buildAccountSnapshot: ({ account, runtime, probe }: { account: ResolvedAccount; runtime?: AccountSnapshot; probe?: ProbeResult }): AccountSnapshot => ({
         ...runtime,
+        ...(probe ? { probe } : {}),
         ...describe(account),
         mode: 'stream',
         lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null),
       }),
-      /** Can we get an access token with these credentials? */
-      probeAccount: async ({ account, timeoutMs }: { account: ResolvedAccount; timeoutMs?: number }): Promise<ProbeResult> => {
+      /**
+       * `channels status --probe`: the doctor's checks (src/doctor.ts). "works" only when none fails; otherwise
+       * `error` lists each failure with its fix.
+       */
+      probeAccount: async ({ account, timeoutMs, cfg }: { account: ResolvedAccount; timeoutMs?: number; cfg?: HostConfig }): Promise<ProbeResult> => {
         const started = Date.now();
         try {
-          const client = new DingTalkClient({ ...account, log: createLogger(hostLog), requestTimeoutMs: timeoutMs ?? 10_000 });
-          await client.accessToken();
-          return { ok: true, elapsedMs: Date.now() - started };
+          const checks = await runDoctor({ account, hostConfig: cfg ?? api.config, host, timeoutMs: Math.min(timeoutMs ?? 10_000, 10_000) });
+          const failures = checks.filter((c) => c.status === 'fail');
+          return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {
           return { ok: false, error: errorMessage(err), elapsedMs: Date.now() - started };
         }

@@ -1,6 +1,6 @@
 /**
  * The JSON schema of `channels.dingtalk-ai` and the Dashboard hints (labels, help, sensitive fields).
- * The plugin manifests carry the same data; `npm run manifests` writes them from here and a test keeps
+ * The plugin manifests carry the same data; `npm run manifests` writes them from here and test/manifests.test.ts keeps
  * them in sync.
  */
 

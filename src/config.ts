@@ -75,7 +75,15 @@ export interface ResolvedAccount {
    */
   engine: 'gateway' | 'runtime';
   /** `idleTimeoutMs`: longest silence; `answerTimeoutMs`: longest whole answer (keep-alives do not extend it). */
-  gateway: { url: string; credential: string | undefined; agentId: string; idleTimeoutMs: number; answerTimeoutMs: number };
+  gateway: {
+    url: string;
+    credential: string | undefined;
+    /** Where the credential was read, for messages: `channels.dingtalk-ai.gatewayToken`, `env OPENCLAW_GATEWAY_TOKEN`, `gateway.auth.password`, or `none`. */
+    credentialFrom: string;
+    agentId: string;
+    idleTimeoutMs: number;
+    answerTimeoutMs: number;
+  };
   sessionTimeoutMs: number;
   groupSessionScope: 'group' | 'sender';
   enableMediaUpload: boolean;
@@ -103,9 +111,12 @@ export interface ResolvedAccount {
 }
 
 export class ConfigError extends Error {
+  /** Each problem on its own, naming its key and the fix. */
+  readonly problems: string[];
   constructor(problems: string[]) {
     super(problems.join('; '));
     this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 
@@ -118,6 +129,9 @@ export interface HostSupport {
 }
 
 export const DEFAULT_STOP_WORDS = ['停止', '/stop', 'stop', '取消'];
+
+/** Environment variables that hold the gateway credential, in the order they are read. */
+export const GATEWAY_CREDENTIAL_ENV = ['MOLTBOT_GATEWAY_TOKEN', 'OPENCLAW_GATEWAY_TOKEN', 'CLAWDBOT_GATEWAY_TOKEN', 'OPENCLAW_GATEWAY_PASSWORD', 'CLAWDBOT_GATEWAY_PASSWORD'] as const;
 
 export function channelConfig(cfg: HostConfig): DingTalkChannelConfig {
   const section = cfg.channels?.[CHANNEL_ID];
@@ -150,12 +164,21 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   if (!clientSecret.value) problems.push(`${key('clientSecret')} is missing: set it to the robot's AppSecret/Client Secret (or set DINGTALK_CLIENT_SECRET)`);
 
   const hostAuth = cfg.gateway?.auth;
-  let credential: { value: string | undefined; source: Source } = pick(
-    merged.gatewayToken ?? merged.gatewayPassword,
-    env.MOLTBOT_GATEWAY_TOKEN ?? env.OPENCLAW_GATEWAY_TOKEN ?? env.CLAWDBOT_GATEWAY_TOKEN ?? env.OPENCLAW_GATEWAY_PASSWORD ?? env.CLAWDBOT_GATEWAY_PASSWORD,
-  );
+  const credentialEnv = GATEWAY_CREDENTIAL_ENV.find((name) => env[name]?.trim());
+  let credential: { value: string | undefined; source: Source } = pick(merged.gatewayToken ?? merged.gatewayPassword, credentialEnv && env[credentialEnv]);
   if (!credential.value && (hostAuth?.token || hostAuth?.password)) credential = { value: hostAuth.token ?? hostAuth.password, source: 'host' };
+  const credentialFrom =
+    credential.source === 'config'
+      ? key(merged.gatewayToken?.trim() ? 'gatewayToken' : 'gatewayPassword')
+      : credential.source === 'env'
+        ? `env ${credentialEnv}`
+        : credential.source === 'host'
+          ? (hostAuth?.token ? 'gateway.auth.token' : 'gateway.auth.password')
+          : 'none';
 
+  // The standalone connector's env names (DINGTALK_GATEWAY_URL, DINGTALK_SESSION_TIMEOUT) fill the default account too.
+  const gatewayUrl = pick(merged.gatewayUrl, envOk ? env.DINGTALK_GATEWAY_URL : undefined);
+  const sessionTimeoutEnv = envOk ? env.DINGTALK_SESSION_TIMEOUT?.trim() : undefined;
   const apiBaseUrl = url(merged.apiBaseUrl ?? DEFAULT_API_BASE_URL, key('apiBaseUrl'), problems);
   // The running gateway publishes its actual port (it may come from --port) in its own env variable.
   const port = Number(env.OPENCLAW_GATEWAY_PORT ?? env.CLAWDBOT_GATEWAY_PORT ?? env.MOLTBOT_GATEWAY_PORT) || cfg.gateway?.port || DEFAULT_GATEWAY_PORT;
@@ -168,15 +191,21 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     sources: { clientId: clientId.source, clientSecret: clientSecret.source, gatewayCredential: credential.source },
     engine: oneOf(merged.engine, ['gateway', 'runtime'] as const, 'gateway', key('engine'), problems),
     gateway: {
-      url: url(merged.gatewayUrl ?? `http://127.0.0.1:${port}/v1/chat/completions`, key('gatewayUrl'), problems),
+      url: gatewayUrl.value
+        ? url(gatewayUrl.value, gatewayUrl.source === 'env' ? 'DINGTALK_GATEWAY_URL' : key('gatewayUrl'), problems)
+        : `http://127.0.0.1:${port}/v1/chat/completions`,
       credential: credential.value,
+      credentialFrom,
       agentId: nonEmpty(merged.agentId, 'main', key('agentId'), problems),
       idleTimeoutMs: positive(merged.gatewayTimeout, 300_000, key('gatewayTimeout'), problems),
       // 30 min: 6× the idle timeout for agents that run long tools, and well inside the 90 min a sessionWebhook lives
       // (spec §2.1), so an answer cut by the deadline can still be delivered through it.
       answerTimeoutMs: positive(merged.answerTimeout, 1_800_000, key('answerTimeout'), problems),
     },
-    sessionTimeoutMs: positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
+    sessionTimeoutMs:
+      merged.sessionTimeout === undefined && sessionTimeoutEnv
+        ? positive(/^\d+(\.\d+)?$/.test(sessionTimeoutEnv) ? Number(sessionTimeoutEnv) : sessionTimeoutEnv, 1_800_000, 'DINGTALK_SESSION_TIMEOUT', problems)
+        : positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
     groupSessionScope: oneOf(merged.groupSessionScope, ['group', 'sender'] as const, 'group', key('groupSessionScope'), problems),
     enableMediaUpload: merged.enableMediaUpload !== false,
     mediaRoots: stringList(merged.mediaRoots, key('mediaRoots'), problems),

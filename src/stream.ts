@@ -10,6 +10,7 @@
  */
 import axios from 'axios';
 import WebSocket from 'ws';
+import { axiosProxyOptions, proxyAgentFor } from './dingtalk/proxy.ts';
 import { errorMessage, registerSecret, type Logger } from './log.ts';
 import { readFrame, ROBOT_TOPIC } from './stream-frame.ts';
 
@@ -132,10 +133,20 @@ async function openSocket(opts: StreamOptions): Promise<Socket> {
 }
 
 async function fetchEndpoint(opts: StreamOptions): Promise<string> {
+  const { endpoint, ticket } = await requestStreamTicket(opts);
+  return `${endpoint}?ticket=${encodeURIComponent(ticket)}`;
+}
+
+/**
+ * Registers a Stream connection (spec §1.1): `POST …/v1.0/gateway/connections/open` → `{endpoint, ticket}`, through
+ * HTTPS_PROXY when one applies (src/dingtalk/proxy.ts). Throws an Error naming the fix on authFailed or a DingTalk
+ * error code; network failures keep their `code` (ECONNREFUSED, ENOTFOUND, …). `doctor` calls it on its own.
+ */
+export async function requestStreamTicket(opts: { gatewayUrl: string; clientId: string; clientSecret: string; ua: string; signal?: AbortSignal }): Promise<{ endpoint: string; ticket: string }> {
   const res = await axios.post<{ endpoint?: string; ticket?: string; code?: string; message?: string }>(
     opts.gatewayUrl,
     { clientId: opts.clientId, clientSecret: opts.clientSecret, ua: opts.ua, subscriptions: [{ type: 'CALLBACK', topic: ROBOT_TOPIC }] },
-    { headers: { Accept: 'application/json', 'Content-Type': 'application/json' }, timeout: OPEN_TIMEOUT_MS, validateStatus: () => true, proxy: false, signal: opts.signal },
+    { headers: { Accept: 'application/json', 'Content-Type': 'application/json' }, timeout: OPEN_TIMEOUT_MS, validateStatus: () => true, signal: opts.signal, ...axiosProxyOptions(opts.gatewayUrl) },
   );
   if (res.status === 401 || res.data?.code === 'authFailed') {
     throw new Error('DingTalk rejected clientId/clientSecret (authFailed): check channels.dingtalk-ai.clientId and clientSecret');
@@ -146,7 +157,7 @@ async function fetchEndpoint(opts: StreamOptions): Promise<string> {
     throw new Error(`stream gateway answered HTTP ${res.status}${detail ? ` (${detail})` : ''}`);
   }
   registerSecret(res.data.ticket);
-  return `${res.data.endpoint}?ticket=${encodeURIComponent(res.data.ticket)}`;
+  return { endpoint: res.data.endpoint, ticket: res.data.ticket };
 }
 
 /**
@@ -157,7 +168,9 @@ async function fetchEndpoint(opts: StreamOptions): Promise<string> {
 function connect(url: string, opts: StreamOptions): Promise<Socket> {
   const { log, signal } = opts;
   return new Promise<Socket>((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: OPEN_TIMEOUT_MS });
+    // Through HTTPS_PROXY too, when one applies to the endpoint's host.
+    const agent = proxyAgentFor(url.replace(/^ws/, 'http'));
+    const ws = new WebSocket(url, { handshakeTimeout: OPEN_TIMEOUT_MS, ...(agent ? { agent } : {}) });
     let opened = false;
     let heartbeat: NodeJS.Timeout | undefined;
     let alive = true;

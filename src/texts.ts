@@ -83,6 +83,48 @@ const TEXTS = {
 
 export type TextKey = keyof typeof TEXTS;
 
+/**
+ * Setup problems on the DingTalk side that only the operator sees (`doctor`, the host's channel probe), each with
+ * its fix. Failures a user sees (the gateway's, shutdown, …) are in FAILURE_TEXTS below; the doctor names their
+ * fix with `failureFix`, so the card and the doctor say the same.
+ */
+export const CAUSES = {
+  'dingtalk.credentials': {
+    zh: { problem: '钉钉拒绝了 clientId/clientSecret', fix: '请从钉钉开放平台的应用“凭证与基础信息”页重新复制 channels.dingtalk-ai.clientId 和 clientSecret' },
+    en: { problem: 'DingTalk rejected clientId/clientSecret', fix: 'copy channels.dingtalk-ai.clientId and clientSecret again from the app’s credentials page in the DingTalk developer console' },
+  },
+  'dingtalk.unreachable': {
+    zh: { problem: '无法连接 {detail}', fix: '请检查 DNS 和防火墙；需要经公司代理上网时设置 HTTPS_PROXY（本地地址写进 NO_PROXY）' },
+    en: { problem: 'Cannot reach {detail}', fix: 'check DNS and the firewall; behind a corporate proxy set HTTPS_PROXY=http://<proxy>:<port> (and NO_PROXY for local addresses)' },
+  },
+  'card.permission': {
+    zh: { problem: '钉钉应用缺少 AI 卡片权限{detail}', fix: '请在钉钉开放平台为应用开通 Card.Instance.Write / Card.Streaming.Write 并重新发布应用' },
+    en: { problem: 'The DingTalk app lacks the AI card permissions{detail}', fix: 'grant Card.Instance.Write / Card.Streaming.Write to the app in the DingTalk developer console and publish the app again' },
+  },
+  'card.template': {
+    zh: { problem: 'AI 卡片模板不可用（{detail}）', fix: '请把 channels.dingtalk-ai.cardTemplateId 设为已发布的模板，或删掉它以使用默认模板' },
+    en: { problem: 'The AI card template is unavailable ({detail})', fix: 'set channels.dingtalk-ai.cardTemplateId to a published template, or remove it to use the default' },
+  },
+  'media.permission': {
+    zh: { problem: '钉钉应用不能上传文件{detail}', fix: '请在钉钉开放平台为应用开通所需权限并重新发布应用，或设置 channels.dingtalk-ai.enableMediaUpload: false' },
+    en: { problem: 'The DingTalk app cannot upload media{detail}', fix: 'grant the app the permission DingTalk names and publish it again, or set channels.dingtalk-ai.enableMediaUpload: false' },
+  },
+} satisfies Record<string, Record<Lang, { problem: string; fix: string }>>;
+
+export type Cause = keyof typeof CAUSES;
+
+const fill = (t: string, vars: Record<string, string | number>) => t.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
+
+/** The operator's fix for a cause (English), as `doctor` and the channel probe print it. */
+export function causeFix(cause: Cause): string {
+  return CAUSES[cause].en.fix;
+}
+
+/** The operator's one-line description of a cause (English). */
+export function causeProblem(cause: Cause, vars: Record<string, string | number> = {}): string {
+  return fill(CAUSES[cause].en.problem, vars);
+}
+
 export function text(key: TextKey, lang: Lang, vars: Record<string, string | number> = {}): string {
   return TEXTS[key][lang].replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
 }
@@ -103,9 +145,14 @@ export const FAILURE_TEXTS: Record<FailureCause, Record<Lang, string>> = {
     zh: '⚠️ 网关鉴权失败（HTTP {status}）。请检查 channels.dingtalk-ai.gatewayToken / gatewayPassword 是否与网关的 gateway.auth 配置一致。（编号 {ref}）',
     en: '⚠️ The gateway rejected our credentials (HTTP {status}). Check channels.dingtalk-ai.gatewayToken / gatewayPassword against gateway.auth. (ref {ref})',
   },
+  // OpenClaw 2026.9.6 answers 404 on /v1/chat/completions when the endpoint is off, older hosts 405.
   'endpoint-disabled': {
-    zh: '⚠️ 网关未开启 OpenAI 兼容接口（HTTP 405）。请在网关配置中设置 gateway.http.endpoints.chatCompletions.enabled = true，然后重启网关。（编号 {ref}）',
-    en: '⚠️ The gateway’s OpenAI-compatible endpoint is off (HTTP 405). Set gateway.http.endpoints.chatCompletions.enabled = true and restart the gateway. (ref {ref})',
+    zh: '⚠️ 网关未开启 OpenAI 兼容接口（HTTP {status}）。请在网关配置中设置 gateway.http.endpoints.chatCompletions.enabled = true（网关会自动重新加载配置）。（编号 {ref}）',
+    en: '⚠️ The gateway’s OpenAI-compatible endpoint is off (HTTP {status}). Set gateway.http.endpoints.chatCompletions.enabled = true in the gateway config (it reloads by itself). (ref {ref})',
+  },
+  'no-model': {
+    zh: '⚠️ 网关没有可用的模型。请在网关中为智能体配置模型（agents.defaults.model.primary）及其服务商的 API 密钥。（编号 {ref}）',
+    en: '⚠️ The gateway has no model to answer with. Configure a model for the agent in the gateway (agents.defaults.model.primary) and its provider’s API key. (ref {ref})',
   },
   'not-found': {
     zh: '⚠️ 网关地址不对（HTTP 404）。请检查 channels.dingtalk-ai.gatewayUrl，应以 /v1/chat/completions 结尾。（编号 {ref}）',
@@ -153,4 +200,12 @@ export function failureText(cause: FailureCause, lang: Lang, vars: { ref: string
 /** A short reference id shown to the user and written to the log beside the detail, e.g. `a1b2c3`. */
 export function referenceId(): string {
   return randomBytes(3).toString('hex');
+}
+
+/**
+ * What `doctor` and the channel probe print as the fix for a failure a user would see: the user's English text
+ * without the warning sign and the reference, so both name the same fix.
+ */
+export function failureFix(cause: FailureCause, vars: { status?: number } = {}): string {
+  return failureText(cause, 'en', { ref: '', ...vars }).replace(/^⚠️ /, '').replace(/ \(ref \)$/, '');
 }

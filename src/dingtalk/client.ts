@@ -4,6 +4,7 @@
  */
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { DingTalkApiError, DingTalkNetworkError } from './errors.ts';
+import { axiosProxyOptions } from './proxy.ts';
 import { registerSecret, type Logger } from '../log.ts';
 
 export interface DingTalkClientOptions {
@@ -252,6 +253,8 @@ export class DingTalkClient {
         signal: this.stopSignal,
         timeout: this.timeoutMs,
         ...config,
+        // HTTPS_PROXY / NO_PROXY (./proxy.ts).
+        ...axiosProxyOptions(String(config.url)),
         // No content-type on bodiless requests: signed download URLs may include it in the signature.
         headers: { ...(config.data === undefined ? {} : { 'content-type': 'application/json' }), accept: 'application/json', ...(config.headers as object | undefined) },
         // Statuses are ours to interpret: DingTalk puts its error code in the body.

@@ -58,6 +58,19 @@ export function createAndDeliverCard(
   );
 }
 
+/**
+ * Create a card instance without delivering it to anyone (spec §3.3 "Create"): nobody sees it. `doctor` uses it to
+ * check Card.Instance.Write and that the template exists (`param.templateNotExist` / `param.templateUnpublished`).
+ */
+export function createCard(client: DingTalkClient, req: { templateId: string; outTrackId: string; params: CardParams }): Promise<{ success?: boolean; result?: string }> {
+  return client.api(
+    'POST',
+    '/v1.0/card/instances',
+    { cardTemplateId: req.templateId, outTrackId: req.outTrackId, callbackType: 'STREAM', cardData: { cardParamMap: req.params }, userIdType: 1 },
+    { api: 'card.create' },
+  );
+}
+
 /** Streaming update of one card variable; `guid` makes a repeated call harmless. */
 export function streamCard(
   client: DingTalkClient,

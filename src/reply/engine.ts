@@ -40,8 +40,9 @@ export interface ReplyEngine {
 
 export type ReplyErrorKind =
   | 'unauthorized' // 401/403: token or password wrong
-  | 'endpoint-disabled' // 405: chatCompletions endpoint off
-  | 'not-found' // 404: wrong gatewayUrl path
+  | 'endpoint-disabled' // 405, or 404 on …/v1/chat/completions (OpenClaw 2026.9.6): chatCompletions endpoint off
+  | 'not-found' // 404 on another path: wrong gatewayUrl
+  | 'no-model' // the gateway has no model configured for the agent
   | 'rejected' // 400: the gateway refused the request (e.g. unknown agent)
   | 'unreachable' // connection refused / DNS
   | 'timeout' // nothing arrived for `gatewayTimeout`

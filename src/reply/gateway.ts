@@ -3,7 +3,7 @@
  * A token accepted there is full operator access: every turn sent this way runs as the gateway's owner.
  */
 import { SseParser } from '../sse.ts';
-import { ReplyError, type ReplyEngine, type ReplyRequest } from './engine.ts';
+import { ReplyError, type ReplyEngine, type ReplyErrorKind, type ReplyRequest } from './engine.ts';
 import { registerSecret, type Logger } from '../log.ts';
 
 export interface GatewayEngineOptions {
@@ -108,13 +108,31 @@ export class GatewayEngine implements ReplyEngine {
     const res = await this.fetchImpl(this.opts.url, { method: 'POST', headers, body: JSON.stringify(body), signal });
     if (res.ok) return res;
     const detail = await errorDetail(res);
-    const kind = res.status === 401 || res.status === 403 ? 'unauthorized' : res.status === 405 ? 'endpoint-disabled' : res.status === 404 ? 'not-found' : res.status === 400 ? 'rejected' : 'failed';
-    throw new ReplyError(kind, `gateway answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`, { status: res.status, detail });
+    throw new ReplyError(statusKind(res.status, detail, this.opts.url), `gateway answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`, { status: res.status, detail });
   }
 }
 
 const DONE = Symbol('done');
 const SKIP = Symbol('skip');
+
+/**
+ * Errors OpenClaw gives when the agent has no usable model (its messages: `No model configured for agent <id>.`,
+ * `No API key found for provider "<p>".`, `Unknown model: <p>/<m>`, `No models available.`).
+ */
+const NO_MODEL = /No model configured|No API key found for provider|Unknown model:|No models available/i;
+
+/**
+ * What an HTTP error status means here. A 404 on `…/v1/chat/completions` is the endpoint switched off (OpenClaw
+ * 2026.9.6 answers 404 there, older hosts 405); on any other path the URL is wrong.
+ */
+export function statusKind(status: number, detail: string | undefined, url: string): ReplyErrorKind {
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (detail && NO_MODEL.test(detail)) return 'no-model';
+  if (status === 405) return 'endpoint-disabled';
+  if (status === 404) return new URL(url).pathname.replace(/\/+$/, '').endsWith('/v1/chat/completions') ? 'endpoint-disabled' : 'not-found';
+  if (status === 400) return 'rejected';
+  return 'failed';
+}
 
 /** One event: DONE, SKIP (not JSON: skipped, not fatal), or its text delta and whether it carried a finish_reason. */
 function parseEvent(event: string, data: string): { delta: string | undefined; finished: boolean } | typeof DONE | typeof SKIP {
@@ -129,7 +147,7 @@ function parseEvent(event: string, data: string): { delta: string | undefined; f
   }
   if (event === 'error' || chunk.error) {
     const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error?.message ?? trimmed.slice(0, 200));
-    throw new ReplyError('failed', `gateway reported an error: ${msg}`, { detail: msg });
+    throw new ReplyError(NO_MODEL.test(msg) ? 'no-model' : 'failed', `gateway reported an error: ${msg}`, { detail: msg });
   }
   const choice = typeof chunk === 'object' && chunk !== null ? chunk.choices?.[0] : undefined;
   const delta = choice?.delta?.content ?? choice?.message?.content;

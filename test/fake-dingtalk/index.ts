@@ -1,6 +1,6 @@
 // Loopback fake DingTalk for tests: three listeners on 127.0.0.1 ephemeral ports —
 // api (api.dingtalk.com role, incl. the stream gateway), oapi (oapi.dingtalk.com role) and
-// ws (wss-open-connection role). See README.md in this folder and /work/shared/dingtalk-protocol.md §5.
+// ws (wss-open-connection role). See README.md in this folder and docs/dingtalk-protocol.md §5.
 import { Faults, RateLimiter } from './faults.ts';
 import { HostServer } from './http-host.ts';
 import { messageBuilders, type MessageBuilders } from './messages.ts';

@@ -1,4 +1,4 @@
-// Public types of the fake DingTalk (test-only). Shapes follow /work/shared/dingtalk-protocol.md §5.3.
+// Public types of the fake DingTalk (test-only). Shapes follow docs/dingtalk-protocol.md §5.3.
 
 export type Host = 'api' | 'oapi';
 export type MediaType = 'image' | 'voice' | 'video' | 'file';

@@ -115,6 +115,18 @@ describe('gateway engine', () => {
     expect((await failure(engine({ url: gw.url.replace('/v1/chat/completions', '/wrong') }).reply(request()))).kind).toBe('not-found');
   });
 
+  test('OpenClaw 2026.9.6 answers 404 on /v1/chat/completions when the endpoint is off: that is endpoint-disabled', async () => {
+    gw.respond = () => ({ kind: 'status', status: 404, body: { error: { message: 'Not Found' } } });
+    expect((await failure(engine().reply(request()))).kind).toBe('endpoint-disabled');
+  });
+
+  test('a gateway without a usable model (HTTP error or error event) is no-model, not "try again later"', async () => {
+    gw.respond = () => ({ kind: 'status', status: 500, body: { error: { message: 'No API key found for provider "anthropic".' } } });
+    expect(await failure(engine().reply(request()))).toMatchObject({ kind: 'no-model', status: 500 });
+    gw.respond = () => ({ kind: 'raw', chunks: [`data: ${JSON.stringify({ error: { message: 'No model configured for agent main.' } })}\n\n`] });
+    expect((await failure(engine().reply(request()))).kind).toBe('no-model');
+  });
+
   test('connection refused and silence become unreachable and timeout', async () => {
     const url = gw.url;
     await gw.close();

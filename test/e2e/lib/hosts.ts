@@ -32,7 +32,7 @@ export function loadHosts(): HostsJson {
   return hosts;
 }
 
-/** What differs between the hosts, from /work/notes/host-contract.md. */
+/** What differs between the hosts (found by running them; test/e2e/README.md lists the quirks). */
 export interface HostSpec {
   name: HostName;
   version: string;

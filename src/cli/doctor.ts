@@ -1,0 +1,54 @@
+/**
+ * `dingtalk-connector doctor`: runs the checks of src/doctor.ts for every account of a standalone config (file or
+ * environment) or of a host's config (`--host-config ~/.openclaw/openclaw.json`), one line per check.
+ * Exit code 1 when any check failed.
+ */
+import { basename } from 'node:path';
+import { CHANNEL_ID, listAccountIds, resolveAccount, type HostConfig } from '../config.ts';
+import { doctorFailed, formatCheck, runDoctor } from '../doctor.ts';
+import { CLAWDBOT, MOLTBOT, OPENCLAW, type HostFlavor } from '../host.ts';
+import { readHostConfig, readStandaloneConfig } from './config-file.ts';
+import type { CliIo } from './main.ts';
+
+export interface DoctorArgs {
+  config?: string;
+  hostConfig?: string;
+  account?: string;
+  gateway?: string;
+}
+
+export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number> {
+  if (args.config && args.hostConfig) {
+    io.err('dingtalk-connector: doctor takes --config or --host-config, not both');
+    return 64;
+  }
+  let cfg: HostConfig;
+  let host: HostFlavor;
+  if (args.hostConfig) {
+    cfg = await readHostConfig(args.hostConfig);
+    host = flavorOf(args.gateway, args.hostConfig);
+    if (!cfg.channels?.[CHANNEL_ID]) io.out(`! ${args.hostConfig} has no channels.${CHANNEL_ID} section (install the plugin first, then add it: see README)`);
+  } else {
+    cfg = { channels: { [CHANNEL_ID]: args.config ? await readStandaloneConfig(args.config) : {} } };
+    host = flavorOf(args.gateway, '');
+  }
+  const ids = args.account ? [args.account] : listAccountIds(cfg, io.env);
+  let failed = false;
+  for (const id of ids) {
+    const account = resolveAccount(cfg, id, io.env);
+    io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${account.gateway.url})`);
+    const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host });
+    for (const c of checks) io.out(formatCheck(c));
+    failed ||= doctorFailed(checks);
+  }
+  io.out(failed ? 'Some checks failed: apply the fixes above and run doctor again.' : 'All checks passed.');
+  return failed ? 1 : 0;
+}
+
+/** `--gateway` when given, else the host named by the config file (`clawdbot.json` → Clawdbot), else OpenClaw. */
+function flavorOf(flag: string | undefined, path: string): HostFlavor {
+  const name = (flag ?? basename(path)).toLowerCase();
+  if (name.includes('clawdbot')) return CLAWDBOT;
+  if (name.includes('moltbot')) return MOLTBOT;
+  return OPENCLAW;
+}

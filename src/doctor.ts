@@ -1,0 +1,288 @@
+/**
+ * Checks that name the fix before a user hits the failure, in order: (1) config, (2) DingTalk credentials, Stream
+ * registration and reachability, (3) card permissions and template, (4) the gateway endpoint (reachable, enabled,
+ * auth, agent id, a model), (5) media upload. Used by `dingtalk-connector doctor` and by the host's channel probe
+ * (`channels status --probe`); the fixes come from texts.ts (FAILURE_TEXTS for what a user sees, CAUSES for DingTalk
+ * setup), so a user's error text, the doctor and the probe name the same fix.
+ *
+ * Cost: with valid credentials it makes 5 DingTalk calls (token, Stream ticket, card create, card streaming, media
+ * upload) that count against the org's monthly quota; the card is created for no one (never delivered) and the
+ * upload is a 1×1 PNG. The gateway gets one chat request with no messages, which it refuses before any agent runs
+ * (OpenClaw validates the agent, then answers 400 "Missing user message").
+ */
+import { randomUUID } from 'node:crypto';
+import type { HostConfig, ResolvedAccount } from './config.ts';
+import { DingTalkClient } from './dingtalk/client.ts';
+import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
+import { DingTalkApiError, DingTalkNetworkError } from './dingtalk/errors.ts';
+import { proxyFor } from './dingtalk/proxy.ts';
+import type { HostFlavor } from './host.ts';
+import { createLogger, errorMessage, registerSecret } from './log.ts';
+import { statusKind } from './reply/gateway.ts';
+import { requestStreamTicket } from './stream.ts';
+import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
+
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
+
+export interface DoctorCheck {
+  /** 1 config · 2 DingTalk · 3 card · 4 gateway · 5 media; notes carry the step they belong to. */
+  step: 1 | 2 | 3 | 4 | 5;
+  name: string;
+  status: CheckStatus;
+  message: string;
+  /** The exact fix, for failures. */
+  fix?: string;
+}
+
+export interface DoctorOptions {
+  account: ResolvedAccount;
+  /** The host's whole config, when known (tells whether the agent has a model). */
+  hostConfig?: HostConfig;
+  host: HostFlavor;
+  /** Per network check. Default 10 s. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  ua?: string;
+}
+
+/** A 1×1 PNG: the smallest upload that proves the permission. */
+const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
+
+const silent = createLogger({ info: () => {}, warn: () => {}, error: () => {} });
+
+export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
+  const { account } = opts;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const checks: DoctorCheck[] = [];
+  const add = (c: DoctorCheck) => checks.push(c);
+
+  // 1. Config: the same problems start-up reports, each naming its key and the fix.
+  if (account.problems.length === 0) add({ step: 1, name: 'config', status: 'pass', message: `account "${account.accountId}" resolves with no problems` });
+  for (const p of account.problems) add({ step: 1, name: 'config', status: 'fail', message: p });
+  const hasCredentials = !!account.clientId && !!account.clientSecret;
+
+  // 2. DingTalk: access token, Stream registration.
+  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log: silent, requestTimeoutMs: timeoutMs, sleep: async () => {} });
+  let tokenOk = false;
+  if (!hasCredentials) {
+    add({ step: 2, name: 'DingTalk access token', status: 'skip', message: 'needs clientId and clientSecret (see config)' });
+    add({ step: 2, name: 'Stream registration', status: 'skip', message: 'needs clientId and clientSecret (see config)' });
+  } else {
+    try {
+      await client.accessToken();
+      tokenOk = true;
+      add({ step: 2, name: 'DingTalk access token', status: 'pass', message: `clientId ${account.clientId} accepted by ${host(account.apiBaseUrl)}` });
+    } catch (err) {
+      add({ step: 2, name: 'DingTalk access token', status: 'fail', ...dingTalkFailure(err, account.apiBaseUrl) });
+    }
+    try {
+      await requestStreamTicket({ gatewayUrl: account.streamGatewayUrl, clientId: account.clientId, clientSecret: account.clientSecret, ua: opts.ua ?? 'dingtalk-connector-doctor', signal: AbortSignal.timeout(timeoutMs) });
+      add({ step: 2, name: 'Stream registration', status: 'pass', message: `${host(account.streamGatewayUrl)} issued a Stream ticket` });
+    } catch (err) {
+      const message = errorMessage(err);
+      if (/authFailed/.test(message)) add({ step: 2, name: 'Stream registration', status: 'fail', message: causeProblem('dingtalk.credentials'), fix: causeFix('dingtalk.credentials') });
+      else if (networkCode(err)) add({ step: 2, name: 'Stream registration', status: 'fail', ...unreachable(account.streamGatewayUrl, networkCode(err)!) });
+      else add({ step: 2, name: 'Stream registration', status: 'fail', message, fix: 'in the DingTalk developer console set the robot’s message receiving mode to Stream and publish the app again' });
+    }
+  }
+
+  // 3. Card: create one for no one (never delivered), then one streaming call to it.
+  if (!tokenOk) {
+    add({ step: 3, name: 'AI card', status: 'skip', message: 'needs a DingTalk access token' });
+  } else {
+    const outTrackId = `dtai_doctor_${randomUUID()}`;
+    try {
+      await createCard(client, { templateId: account.cardTemplateId, outTrackId, params: { msgContent: '', flowStatus: '2' } });
+      await streamCard(client, { outTrackId, key: 'msgContent', content: 'dingtalk-connector doctor', guid: randomUUID(), isFinalize: true, isError: false }, true);
+      add({ step: 3, name: 'AI card', status: 'pass', message: `template ${account.cardTemplateId} usable; Card.Instance.Write and Card.Streaming.Write granted` });
+    } catch (err) {
+      add({ step: 3, name: 'AI card', status: 'fail', ...cardFailure(err, account.apiBaseUrl) });
+    }
+  }
+
+  // 4. Gateway endpoint (the gateway engine only; the runtime engine answers inside the host).
+  const a = account.access;
+  const policy = `in force: dmPolicy "${a.dmPolicy}"${a.allowFrom.includes('*') ? ' (allowFrom: everyone)' : a.allowFrom.length ? ` (allowFrom: ${a.allowFrom.length} senders)` : ''}, groupPolicy "${a.groupPolicy}"${a.requireMention ? ', groups need an @mention' : ''}`;
+  if (account.engine === 'runtime') {
+    add({ step: 4, name: 'gateway endpoint', status: 'skip', message: 'engine is "runtime": the host’s channel reply runtime answers, no OpenAI-compatible endpoint is used' });
+    checks.push(modelCheck(opts, 'run'));
+    add({ step: 4, name: 'access', status: 'note', message: `senders are ordinary senders of the host (engine "runtime"); ${policy}` });
+  } else {
+    checks.push(...(await gatewayChecks(opts, timeoutMs)));
+    add({
+      step: 4,
+      name: 'access',
+      status: 'note',
+      message: `a gateway token or password is full operator access: every DingTalk user the robot answers runs the agent as the gateway’s owner, with all its tools; ${policy}`,
+    });
+  }
+
+  // 5. Media upload.
+  if (!account.enableMediaUpload) add({ step: 5, name: 'media upload', status: 'skip', message: 'enableMediaUpload is off' });
+  else if (!tokenOk) add({ step: 5, name: 'media upload', status: 'skip', message: 'needs a DingTalk access token' });
+  else {
+    try {
+      await uploadMedia(client, { type: 'image', bytes: PNG_1X1, fileName: 'dingtalk-connector-doctor.png', contentType: 'image/png' });
+      add({ step: 5, name: 'media upload', status: 'pass', message: 'a 1×1 PNG uploaded' });
+    } catch (err) {
+      // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
+      if (err instanceof DingTalkApiError) add({ step: 5, name: 'media upload', status: 'fail', message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (${err.code}: ${err.message})` }), fix: causeFix('media.permission') });
+      else add({ step: 5, name: 'media upload', status: 'fail', ...dingTalkFailure(err, account.oapiBaseUrl) });
+    }
+  }
+  return checks;
+}
+
+/** Reachable → enabled → auth → agent id, one line each (later ones skipped after a failure), then the model. */
+async function gatewayChecks(opts: DoctorOptions, timeoutMs: number): Promise<DoctorCheck[]> {
+  const { account } = opts;
+  const gw = account.gateway;
+  const out: DoctorCheck[] = [];
+  const names = ['gateway reachable', 'chat endpoint enabled', 'gateway auth', 'agent id'] as const;
+  const passUpTo = (n: number) => names.slice(0, n).forEach((name) => out.push({ step: 4, name, status: 'pass', message: passMessage(name, opts) }));
+  const skipFrom = (n: number) => names.slice(n).forEach((name) => out.push({ step: 4, name, status: 'skip', message: 'needs the check above' }));
+  const fail = (n: number, cause: FailureCause, message: string, fix = failureFix(cause, { status: res?.status })) => {
+    passUpTo(n);
+    out.push({ step: 4, name: names[n]!, status: 'fail', message, fix });
+    skipFrom(n + 1);
+  };
+  registerSecret(gw.credential);
+  let res: Response | undefined;
+  try {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (gw.credential) headers.authorization = `Bearer ${gw.credential}`;
+    res = await (opts.fetch ?? fetch)(gw.url, {
+      method: 'POST',
+      headers,
+      // No messages: the gateway checks auth and the agent, then refuses before any agent runs.
+      body: JSON.stringify({ model: opts.host.model(gw.agentId), stream: false, messages: [] }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const code = networkCode(err) ?? (err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : errorMessage(err));
+    fail(0, 'unreachable', `cannot reach the gateway at ${host(gw.url)} (${code})`);
+    return [...out, modelCheck(opts, 'skip')];
+  }
+  const body = await res.text().catch(() => '');
+  const detail = errorDetail(body);
+  const status = res.status;
+  if (status === 401 || status === 403) {
+    const which = gw.credentialFrom === 'none' ? 'the request carried no token or password' : `the credential from ${gw.credentialFrom} was refused`;
+    const fix = gw.credentialFrom === 'none' ? 'Set channels.dingtalk-ai.gatewayToken (or OPENCLAW_GATEWAY_TOKEN) to the gateway’s gateway.auth.token.' : failureFix('unauthorized', { status });
+    fail(2, 'unauthorized', `HTTP ${status}: ${which}`, fix);
+  } else if (status === 404 || status === 405) {
+    const kind = statusKind(status, detail, gw.url);
+    if (kind === 'endpoint-disabled') fail(1, 'endpoint-disabled', `HTTP ${status} at ${new URL(gw.url).pathname}: the OpenAI-compatible endpoint is off`);
+    else fail(1, 'not-found', `HTTP ${status}: ${new URL(gw.url).pathname} is not the chat endpoint`);
+  } else if (status === 400 && detail && !/missing user message|messages/i.test(detail)) {
+    const kind = statusKind(status, detail, gw.url);
+    if (kind === 'no-model') fail(3, 'no-model', `the gateway has no model: ${detail}`);
+    else fail(3, 'rejected', `HTTP 400 "${detail}" for model "${opts.host.model(gw.agentId)}" (agentId "${gw.agentId}")`);
+  } else if (status >= 500) {
+    fail(3, 'failed', `HTTP ${status}${detail ? ` "${detail}"` : ''}`);
+  } else {
+    // 400 "Missing user message" (OpenClaw, Clawdbot) or a 2xx from another server: everything up to the agent is fine.
+    passUpTo(names.length);
+  }
+  return [...out, modelCheck(opts, out.some((c) => c.status === 'fail' && c.name !== 'agent id') ? 'skip' : 'run')];
+}
+
+function passMessage(name: string, opts: DoctorOptions): string {
+  const gw = opts.account.gateway;
+  switch (name) {
+    case 'gateway reachable':
+      return `${gw.url} answers`;
+    case 'chat endpoint enabled':
+      return 'the OpenAI-compatible /v1/chat/completions endpoint is on';
+    case 'gateway auth':
+      return gw.credentialFrom === 'none' ? 'the gateway accepts requests without credentials' : `credential from ${gw.credentialFrom} accepted`;
+    default:
+      return `model "${opts.host.model(gw.agentId)}" (agentId "${gw.agentId}") accepted`;
+  }
+}
+
+/** Does the host config give the agent a model? Only knowable with the host's config. */
+function modelCheck(opts: DoctorOptions, mode: 'run' | 'skip'): DoctorCheck {
+  const name = 'model configured';
+  if (mode === 'skip') return { step: 4, name, status: 'skip', message: 'needs a working gateway endpoint' };
+  if (!opts.hostConfig) return { step: 4, name, status: 'skip', message: 'unknown without the host config (doctor --host-config <path>)' };
+  const agents = (opts.hostConfig as { agents?: { defaults?: { model?: unknown }; list?: Array<{ id?: string; model?: unknown }> } }).agents;
+  const agentId = opts.account.gateway.agentId;
+  const own = agents?.list?.find((a) => a.id === agentId)?.model;
+  const model = modelName(own) ?? modelName(agents?.defaults?.model);
+  if (model) return { step: 4, name, status: 'pass', message: `agent "${agentId}" uses ${model}` };
+  return { step: 4, name, status: 'fail', message: `agent "${agentId}" has no model: agents.defaults.model is not set`, fix: failureFix('no-model') };
+}
+
+function modelName(v: unknown): string | undefined {
+  if (typeof v === 'string' && v.trim()) return v.trim();
+  if (v && typeof v === 'object') {
+    const primary = (v as { primary?: unknown }).primary;
+    if (typeof primary === 'string' && primary.trim()) return primary.trim();
+  }
+  return undefined;
+}
+
+function dingTalkFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
+  if (err instanceof DingTalkNetworkError) return unreachable(baseUrl, networkCode(err) ?? (err.timedOut ? 'timed out' : 'no answer'));
+  if (err instanceof DingTalkApiError && (err.kind === 'credentials' || err.api === 'oauth2.accessToken')) {
+    return { message: `${causeProblem('dingtalk.credentials')} (${err.code})`, fix: causeFix('dingtalk.credentials') };
+  }
+  return { message: errorMessage(err) };
+}
+
+function cardFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
+  if (err instanceof DingTalkApiError) {
+    if (err.kind === 'permission') return { message: causeProblem('card.permission', { detail: scopes(err) }), fix: causeFix('card.permission') };
+    if (/templateNotExist|templateUnpublished/.test(err.code)) return { message: causeProblem('card.template', { detail: err.code }), fix: causeFix('card.template') };
+  }
+  return dingTalkFailure(err, baseUrl);
+}
+
+function unreachable(url: string, code: string): { message: string; fix: string } {
+  const proxy = proxyFor(url);
+  return { message: `${causeProblem('dingtalk.unreachable', { detail: host(url) })} (${code})${proxy ? ` through the proxy ${host(proxy)}` : ''}`, fix: causeFix('dingtalk.unreachable') };
+}
+
+const scopes = (err: DingTalkApiError) => (err.requiredScopes.length ? ` (DingTalk requires: ${err.requiredScopes.join(', ')})` : ` (${err.code})`);
+
+function host(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function networkCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function errorDetail(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    const msg = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message);
+    if (msg) return msg.slice(0, 300);
+  } catch {
+    // not JSON
+  }
+  return text.trim().slice(0, 300) || undefined;
+}
+
+/** Did any check fail? (`steps` limits which steps count.) */
+export function doctorFailed(checks: DoctorCheck[], steps: number[] = [1, 2, 3, 4, 5]): boolean {
+  return checks.some((c) => c.status === 'fail' && steps.includes(c.step));
+}
+
+const MARK: Record<CheckStatus, string> = { pass: '✓', fail: '✗', skip: '-', note: '!' };
+
+/** One line: mark, step and name, what was found, and the fix for a failure. */
+export function formatCheck(c: DoctorCheck): string {
+  return `${MARK[c.status]} ${c.step}. ${c.name}: ${c.message}${c.fix ? ` — fix: ${c.fix}` : ''}`;
+}

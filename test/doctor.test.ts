@@ -1,0 +1,224 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { resolveAccount, type DingTalkAccountConfig, type HostConfig } from '../src/config.ts';
+import { doctorFailed, formatCheck, runDoctor, type DoctorCheck } from '../src/doctor.ts';
+import { CLAWDBOT, OPENCLAW } from '../src/host.ts';
+import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
+import { startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
+import { startHarness } from './harness.ts';
+import { createChannel } from '../src/channel.ts';
+import { failureFix } from '../src/texts.ts';
+
+let fake: FakeDingTalk;
+let gw: FakeGateway;
+
+beforeEach(async () => {
+  fake = await startFakeDingTalk();
+  gw = await startFakeGateway({ token: 'gw-token' });
+  // What OpenClaw answers to a chat request without messages once auth and the agent passed.
+  gw.respond = (req) =>
+    (req.body.messages ?? []).length === 0
+      ? { kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.', type: 'invalid_request_error' } } }
+      : { kind: 'stream', deltas: ['ok'] };
+});
+afterEach(async () => {
+  await Promise.all([fake.close(), gw.close()]);
+});
+
+const HOST_CONFIG = { agents: { defaults: { model: { primary: 'mock/mock-model' } } } } as HostConfig;
+
+function account(config: DingTalkAccountConfig = {}) {
+  return resolveAccount(
+    { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: gw.url, gatewayToken: 'gw-token', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, dmPolicy: 'open', allowFrom: ['*'], ...config } } },
+    'default',
+    {},
+  );
+}
+
+async function doctor(config: DingTalkAccountConfig = {}, o: { hostConfig?: HostConfig } = { hostConfig: HOST_CONFIG }) {
+  return runDoctor({ account: account(config), host: OPENCLAW, hostConfig: o.hostConfig, timeoutMs: 3000 });
+}
+
+const find = (checks: DoctorCheck[], name: string) => {
+  const c = checks.find((x) => x.name === name);
+  if (!c) throw new Error(`no check "${name}" in ${checks.map((x) => x.name).join(', ')}`);
+  return c;
+};
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('doctor', () => {
+  test('everything right: every check passes, in order 1–5, plus the operator-access note; nothing reaches a user', async () => {
+    const checks = await doctor();
+    expect(checks.map((c) => `${c.step} ${c.name} ${c.status}`)).toEqual([
+      '1 config pass',
+      '2 DingTalk access token pass',
+      '2 Stream registration pass',
+      '3 AI card pass',
+      '4 gateway reachable pass',
+      '4 chat endpoint enabled pass',
+      '4 gateway auth pass',
+      '4 agent id pass',
+      '4 model configured pass',
+      '4 access note',
+      '5 media upload pass',
+    ]);
+    expect(doctorFailed(checks)).toBe(false);
+    expect(find(checks, 'access').message).toContain('full operator access');
+    expect(find(checks, 'access').message).toContain('in force: dmPolicy "open" (allowFrom: everyone), groupPolicy "allowlist", groups need an @mention');
+    // The card was created for no one, and the gateway was asked nothing an agent would run.
+    expect(fake.cardList()).toHaveLength(1);
+    expect(fake.cardList()[0]!.deliveries).toHaveLength(0);
+    expect(fake.sent).toHaveLength(0);
+    expect(gw.requests).toHaveLength(1);
+    expect(gw.requests[0]!.body).toMatchObject({ model: 'openclaw:main', messages: [] });
+    expect(formatCheck(checks[0]!)).toBe('✓ 1. config: account "default" resolves with no problems');
+  });
+
+  test('1. config: the start-up messages, each naming its key; DingTalk checks skipped without credentials', async () => {
+    const checks = await doctor({ clientSecret: '', groupSessionScope: 'everyone' as 'group', bogus: 1 } as DingTalkAccountConfig);
+    const config = checks.filter((c) => c.step === 1);
+    expect(config.every((c) => c.status === 'fail')).toBe(true);
+    expect(config.map((c) => c.message)).toEqual(account({ clientSecret: '', groupSessionScope: 'everyone' as 'group', bogus: 1 } as DingTalkAccountConfig).problems);
+    expect(config.map((c) => c.message).join('\n')).toMatch(/channels\.dingtalk-ai\.bogus is not a known setting[\s\S]*clientSecret is missing[\s\S]*groupSessionScope must be one of/);
+    expect(find(checks, 'DingTalk access token').status).toBe('skip');
+    expect(doctorFailed(checks)).toBe(true);
+  });
+
+  test('2. a wrong secret: access token and Stream registration fail, naming where to copy the credentials from', async () => {
+    const checks = await doctor({ clientSecret: 'WRONG-SECRET' });
+    for (const name of ['DingTalk access token', 'Stream registration']) {
+      expect(find(checks, name)).toMatchObject({ status: 'fail', message: expect.stringContaining('DingTalk rejected clientId/clientSecret') });
+      expect(find(checks, name).fix).toContain("copy channels.dingtalk-ai.clientId and clientSecret again from the app’s credentials page");
+    }
+    expect(find(checks, 'AI card').status).toBe('skip');
+  });
+
+  test('2. DingTalk unreachable: says which host could not be reached and that corporate proxies need HTTPS_PROXY', async () => {
+    const port = await closedPort();
+    const checks = await doctor({ apiBaseUrl: `http://127.0.0.1:${port}`, streamGatewayUrl: `http://127.0.0.1:${port}/v1.0/gateway/connections/open` });
+    const token = find(checks, 'DingTalk access token');
+    expect(token.message).toBe(`Cannot reach 127.0.0.1:${port} (ECONNREFUSED)`);
+    expect(token.fix).toContain('HTTPS_PROXY');
+    expect(find(checks, 'Stream registration').message).toBe(`Cannot reach 127.0.0.1:${port} (ECONNREFUSED)`);
+  });
+
+  test('3. card permission missing: names the scopes and says to grant them and publish the app again', async () => {
+    fake.faults.revokeScope('Card.Instance.Write');
+    const card = find(await doctor(), 'AI card');
+    expect(card.status).toBe('fail');
+    expect(card.message).toContain('Card.Instance.Write');
+    expect(card.fix).toBe('grant Card.Instance.Write / Card.Streaming.Write to the app in the DingTalk developer console and publish the app again');
+  });
+
+  test('3. streaming permission missing is found too (the card is created, the streaming call refused)', async () => {
+    fake.faults.revokeScope('Card.Streaming.Write');
+    const card = find(await doctor(), 'AI card');
+    expect(card).toMatchObject({ status: 'fail', message: expect.stringContaining('Card.Streaming.Write') });
+  });
+
+  test('3. unknown template: names cardTemplateId', async () => {
+    fake.faults.rejectCardCreate('param.templateNotExist');
+    const card = find(await doctor(), 'AI card');
+    expect(card.message).toContain('param.templateNotExist');
+    expect(card.fix).toContain('channels.dingtalk-ai.cardTemplateId');
+  });
+
+  test.each([
+    ['404 on /v1/chat/completions (OpenClaw 2026.9.6 with the endpoint off)', 404, 'chat endpoint enabled', 'Set gateway.http.endpoints.chatCompletions.enabled = true'],
+    ['405 (older hosts with the endpoint off)', 405, 'chat endpoint enabled', 'Set gateway.http.endpoints.chatCompletions.enabled = true'],
+    ['400 naming the agent', 400, 'agent id', 'channels.dingtalk-ai.agentId'],
+  ])('4. gateway %s → the fix', async (_name, status, check, fix) => {
+    gw.respond = () => ({ kind: 'status', status, body: { error: { message: status === 400 ? 'Unknown agent "nope".' : 'Not Found' } } });
+    const checks = await doctor();
+    expect(find(checks, check)).toMatchObject({ status: 'fail', fix: expect.stringContaining(fix) });
+    expect(checks.filter((c) => c.step === 4 && c.status === 'fail')).toHaveLength(1);
+    expect(doctorFailed(checks)).toBe(true);
+  });
+
+  test('4. a wrong path is not mistaken for a disabled endpoint', async () => {
+    const checks = await doctor({ gatewayUrl: gw.url.replace('/v1/chat/completions', '/v1/chat') });
+    expect(find(checks, 'chat endpoint enabled')).toMatchObject({ status: 'fail', message: 'HTTP 404: /v1/chat is not the chat endpoint', fix: expect.stringContaining('it should end with /v1/chat/completions') });
+  });
+
+  test('4. 401: says which credential was refused and where it was read from', async () => {
+    let checks = await doctor({ gatewayToken: 'wrong-token' });
+    expect(find(checks, 'gateway auth')).toMatchObject({ status: 'fail', message: expect.stringContaining('the credential from channels.dingtalk-ai.gatewayToken was refused') });
+    const noToken = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: gw.url, apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } }, 'default', {});
+    checks = await runDoctor({ account: noToken, host: OPENCLAW, timeoutMs: 3000 });
+    expect(find(checks, 'gateway auth')).toMatchObject({ status: 'fail', message: expect.stringContaining('no token or password'), fix: expect.stringContaining('gatewayToken') });
+    const fromEnv = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: gw.url, apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } }, 'default', { OPENCLAW_GATEWAY_TOKEN: 'env-wrong' });
+    checks = await runDoctor({ account: fromEnv, host: OPENCLAW, timeoutMs: 3000 });
+    expect(find(checks, 'gateway auth').message).toContain('env OPENCLAW_GATEWAY_TOKEN');
+  });
+
+  test('4. gateway not running: unreachable names host and port; later gateway checks are skipped', async () => {
+    const port = await closedPort();
+    const checks = await doctor({ gatewayUrl: `http://127.0.0.1:${port}/v1/chat/completions` });
+    expect(find(checks, 'gateway reachable')).toMatchObject({ status: 'fail', message: `cannot reach the gateway at 127.0.0.1:${port} (ECONNREFUSED)`, fix: expect.stringContaining('Make sure it is running') });
+    expect(['chat endpoint enabled', 'gateway auth', 'agent id', 'model configured'].map((n) => find(checks, n).status)).toEqual(['skip', 'skip', 'skip', 'skip']);
+  });
+
+  test('4. no model configured in the host config: fails with the model fix; unknown without the host config', async () => {
+    expect(find(await doctor({}, { hostConfig: {} }), 'model configured')).toMatchObject({ status: 'fail', fix: expect.stringContaining('agents.defaults.model.primary') });
+    expect(find(await doctor({}, {}), 'model configured').status).toBe('skip');
+  });
+
+  test('4. the Clawdbot flavor asks for its own model name', async () => {
+    await runDoctor({ account: account({ agentId: 'ops' }), host: CLAWDBOT, timeoutMs: 3000 });
+    expect(gw.requests[0]!.body.model).toBe('clawdbot:ops');
+  });
+
+  test('5. media upload refused → the media fix; off → skipped', async () => {
+    fake.faults.add({ match: { path: '/media/upload' }, action: { status: 200, body: { errcode: 40035, errmsg: 'no permission' } } });
+    expect(find(await doctor(), 'media upload')).toMatchObject({ status: 'fail', fix: expect.stringContaining('enableMediaUpload: false') });
+    expect(find(await doctor({ enableMediaUpload: false }), 'media upload').status).toBe('skip');
+  });
+
+  test.each([
+    ['endpoint off (404)', 404, 'endpoint-disabled', 'chat endpoint enabled'],
+    ['unknown agent (400)', 400, 'rejected', 'agent id'],
+  ] as const)('%s: the user’s card and the doctor name the same fix (one causes table)', async (_n, status, cause, check) => {
+    const reply = { kind: 'status' as const, status, body: { error: { message: status === 400 ? 'Unknown agent "x".' : 'Not Found' } } };
+    gw.respond = () => reply;
+    const doctorFix = find(await doctor(), check).fix!;
+    expect(doctorFix).toBe(failureFix(cause, { status }));
+    const h = await startHarness();
+    try {
+      h.gw.respond = () => reply;
+      await h.send(h.fake.msg.text('hello there', { senderStaffId: 'u1' }));
+      const text = h.fake.cardList()[0]!.streams.msgContent!.content;
+      expect(text).toContain(doctorFix);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('the host’s probe (channels status --probe) is the doctor: not "works" while the gateway endpoint is off', async () => {
+    const channel = createChannel({ registerChannel: () => {}, registrationMode: 'full' });
+    const ok = await channel.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+    expect(ok).toMatchObject({ ok: true });
+    gw.respond = () => ({ kind: 'status', status: 404, body: { error: { message: 'Not Found' } } });
+    const bad = await channel.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+    expect(bad.ok).toBe(false);
+    expect(bad.error).toContain('✗ 4. chat endpoint enabled');
+    expect(bad.error).toContain('gateway.http.endpoints.chatCompletions.enabled = true');
+    // Clawdbot prints "works" / "probe failed" from the snapshot.
+    expect(channel.status.buildAccountSnapshot({ account: account(), probe: bad }).probe).toBe(bad);
+  });
+
+  test('engine runtime: no gateway endpoint checks; the note says senders are ordinary senders', async () => {
+    const checks = await doctor({ engine: 'runtime' });
+    expect(find(checks, 'gateway endpoint').status).toBe('skip');
+    expect(gw.requests).toHaveLength(0);
+    expect(find(checks, 'access').message).toContain('ordinary senders');
+    expect(doctorFailed(checks)).toBe(false);
+  });
+});
