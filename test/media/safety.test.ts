@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { copyFile, link, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { crc32, deflateSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
@@ -70,7 +70,18 @@ describe('which local files may be sent', () => {
 
 const OUTSIDE_PNG = Buffer.concat([PNG, Buffer.from('OUTSIDE-SECRET')]);
 
-describe('the check cannot be raced', () => {
+describe.each([
+  ['Linux (/proc/self/fd)', undefined],
+  ['other systems (real path re-checked by device and inode)', 'darwin'],
+] as Array<[string, NodeJS.Platform | undefined]>)('the check cannot be raced, %s', (_name, platform) => {
+  const real = process.platform;
+  beforeEach(() => {
+    if (platform) Object.defineProperty(process, 'platform', { value: platform, configurable: true });
+  });
+  afterEach(() => {
+    Object.defineProperty(process, 'platform', { value: real, configurable: true });
+  });
+
   test('a file and a folder swapped for symlinks while 300 checks run: 0 files from outside the roots', async () => {
     const base = await mkdtemp(join(tmpdir(), 'dt-race-'));
     const root = join(base, 'root');
