@@ -261,10 +261,14 @@ function renderTotals() {
 }
 
 function addLog(line) {
-  const pre = $('logs');
-  const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-  pre.textContent += `${line}\n`;
-  if (atBottom) pre.scrollTop = pre.scrollHeight;
+  const box = $('tab-logs');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const div = document.createElement('div');
+  div.className = `log ${/^\S+ (WARN|ERROR) /.exec(line)?.[1]?.toLowerCase() ?? ''}`;
+  div.textContent = line;
+  $('logs').appendChild(div);
+  while ($('logs').childElementCount > 1000) $('logs').firstElementChild.remove();
+  if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
 function connect() {
@@ -280,7 +284,8 @@ function connect() {
     state.status = s.status;
     $('source').textContent = `回答来源：${s.answerSource}`;
     $('sender').innerHTML = state.senders.map((x) => `<option value="${esc(x.staffId)}">${esc(x.nick)}</option>`).join('');
-    $('logs').textContent = s.logs.map((l) => `${l}\n`).join('');
+    $('logs').textContent = '';
+    for (const line of s.logs) addLog(line);
     for (const i of state.items.values()) if (i.kind === 'card') reveal.set(i.id, { shown: (i.text ?? '').length });
     if (!state.current) state.current = `dm:${state.senders[0].staffId}`;
     selectConversation(state.current);
