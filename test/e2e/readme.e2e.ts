@@ -132,12 +132,34 @@ for (const name of HOSTS) {
         expect(quoted.length).toBeGreaterThan(0);
         for (const line of quoted) expect(statusOutput.split('\n')).toContain(line);
 
-        // The snippet's gateway answers: a DM gets the model's answer in a finished AI card.
-        const { messageId } = fake.pushRobotMessage(fake.msg.text('hello from the README test', { senderStaffId: `readme-${name}` }));
-        await fake.waitForAck(messageId, { within: 10_000 });
-        await fake.waitFor(() => [...fake.cards.values()].some((c) => c.flowStatusHistory.at(-1) === '3'), { timeoutMs: 240_000, message: `no finished card\n${host.logTail()}` });
-        const card = [...fake.cards.values()].find((c) => c.flowStatusHistory.at(-1) === '3')!;
-        expect(card.streams.msgContent!.content.trim()).toBe('MOCK_ANSWER: hello from the README test');
+        // The first DM, as the README's access section says: the stranger gets a pairing code, the owner approves it
+        // with the host CLI (the command the notice names), and the next DM is answered in a finished AI card.
+        const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+        expect(readme).toContain(`${name} pairing approve dingtalk-ai`);
+        const sender = `readme-${name}`;
+        const ask = async () => {
+          const sentBefore = fake.sent.length;
+          const cardsBefore = new Set(fake.cards.keys());
+          const { messageId } = fake.pushRobotMessage(fake.msg.text('hello from the README test', { senderStaffId: sender }));
+          await fake.waitForAck(messageId, { within: 10_000 });
+          const newCard = () => [...fake.cards.values()].find((c) => !cardsBefore.has(c.outTrackId));
+          await fake.waitFor(() => fake.sent.length > sentBefore || ['3', '5'].includes(newCard()?.flowStatusHistory.at(-1) ?? ''), {
+            timeoutMs: 240_000,
+            message: `no answer\n${host.logTail()}`,
+          });
+          return { card: newCard(), sent: fake.sent.slice(sentBefore) };
+        };
+        const refused = await ask();
+        const notice = String(refused.sent[0]?.body?.markdown?.text ?? refused.sent[0]?.body?.text?.content ?? '');
+        const command = /runs: (\S+ pairing approve dingtalk-ai \S+)/.exec(notice)?.[1];
+        expect(command, `pairing notice: ${notice}`).toBeDefined();
+        const [cli, ...approveArgs] = command!.split(' ');
+        expect(cli).toBe(name);
+        const approved = await host.cli(approveArgs, { timeoutMs: 120_000 });
+        expect(approved.code, `${command}\n${approved.stdout}\n${approved.stderr}`).toBe(0);
+        const { card } = await ask();
+        expect(card?.flowStatusHistory.at(-1)).toBe('3');
+        expect(card!.streams.msgContent!.content.trim()).toBe('MOCK_ANSWER: hello from the README test');
 
         // The log command the README names finds the plugin's lines.
         const logs = name === 'openclaw' ? await host.cli(['logs', '--plain', '--limit', '500'], { timeoutMs: 60_000 }) : await host.cli(['channels', 'logs', '--channel', 'dingtalk-ai'], { timeoutMs: 60_000 });
