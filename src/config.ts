@@ -74,7 +74,7 @@ export interface ResolvedAccount {
    * owner); `runtime` runs the turn in the host's channel reply runtime (the sender is an ordinary sender).
    */
   engine: 'gateway' | 'runtime';
-  /** `idleTimeoutMs`: longest silence; `answerTimeoutMs`: longest whole answer (keep-alives do not extend it). */
+  /** `idleTimeoutMs`: longest silence from the gateway. */
   gateway: {
     url: string;
     credential: string | undefined;
@@ -82,8 +82,9 @@ export interface ResolvedAccount {
     credentialFrom: string;
     agentId: string;
     idleTimeoutMs: number;
-    answerTimeoutMs: number;
   };
+  /** Longest time for one whole answer, whichever engine (keep-alives and slow tools do not extend it). */
+  answerTimeoutMs: number;
   sessionTimeoutMs: number;
   groupSessionScope: 'group' | 'sender';
   enableMediaUpload: boolean;
@@ -198,10 +199,10 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
       credentialFrom,
       agentId: nonEmpty(merged.agentId, 'main', key('agentId'), problems),
       idleTimeoutMs: positive(merged.gatewayTimeout, 300_000, key('gatewayTimeout'), problems),
-      // 30 min: 6× the idle timeout for agents that run long tools, and well inside the 90 min a sessionWebhook lives
-      // (spec §2.1), so an answer cut by the deadline can still be delivered through it.
-      answerTimeoutMs: positive(merged.answerTimeout, 1_800_000, key('answerTimeout'), problems),
     },
+    // 30 min: 6× the idle timeout for agents that run long tools, and well inside the 90 min a sessionWebhook lives
+    // (spec §2.1), so an answer cut by the deadline can still be delivered through it.
+    answerTimeoutMs: positive(merged.answerTimeout, 1_800_000, key('answerTimeout'), problems),
     sessionTimeoutMs:
       merged.sessionTimeout === undefined && sessionTimeoutEnv
         ? positive(/^\d+(\.\d+)?$/.test(sessionTimeoutEnv) ? Number(sessionTimeoutEnv) : sessionTimeoutEnv, 1_800_000, 'DINGTALK_SESSION_TIMEOUT', problems)

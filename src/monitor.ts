@@ -165,7 +165,6 @@ function createEngine(opts: MonitorOptions): ReplyEngine {
     model: host.model(account.gateway.agentId),
     sessionHeaders: host.sessionHeaders,
     idleTimeoutMs: account.gateway.idleTimeoutMs,
-    answerTimeoutMs: account.gateway.answerTimeoutMs,
     log: opts.log,
   });
 }

@@ -142,6 +142,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const shown = (t: string, final = false) => normalizeMarkdown(!final && account.enableMediaUpload ? maskLocalImages(t, pending) : t);
 
   let answerText = '';
+  // The whole answer's deadline: an engine kept busy by keep-alives or a stuck tool cannot hold the conversation forever.
+  const deadline = AbortSignal.timeout(account.answerTimeoutMs);
   try {
     const chunks = deps.engine.reply({
       sessionKey: session.key,
@@ -151,7 +153,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       sender: { id: msg.senderStaffId ?? msg.senderId, name: msg.senderNick },
       conversation: { type: msg.isGroup ? 'group' : 'direct', id: msg.conversationId, title: msg.conversationTitle },
       messageId: msg.msgId,
-      signal: running.signal,
+      signal: AbortSignal.any([running.signal, deadline]),
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
@@ -167,7 +169,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       return;
     }
     // What the user already saw stays; one fixed note under it says what happened (detail only in the log).
-    const cause: FailureCause = deps.signal.aborted ? 'shutdown' : err instanceof ReplyError ? err.kind : 'internal';
+    const cause: FailureCause = deps.signal.aborted ? 'shutdown' : deadline.aborted ? 'deadline' : err instanceof ReplyError ? err.kind : 'internal';
     const ref = referenceId();
     const detail = err instanceof ReplyError && err.detail ? ` (upstream said: ${err.detail})` : '';
     log.warn(`message ${msg.msgId}: [ref ${ref}] ${answerText.trim() ? 'answer cut short' : 'no answer'} from ${deps.engine.name} (${cause}): ${errorMessage(err)}${detail}`);

@@ -122,6 +122,12 @@ describe.each(rounds)('fault suite, round %i', () => {
     expect(text).toContain('网关长时间没有响应');
   });
 
+  test('keep-alive comments after words cannot hold the answer past answerTimeout → the words stay with the deadline note', async () => {
+    const h = await ask({ config: { gatewayTimeout: 300, answerTimeout: 500 } }, (h) => (h.gw.respond = () => ({ kind: 'raw', chunks: ['data: {"choices":[{"delta":{"content":"还在想"}}]}\n\n', ...Array(60).fill(': keep-alive\n\n')], delayMs: 50 })));
+    const [text] = account(h, '还在想');
+    expect(text).toMatch(/^还在想\n\n⚠️ 回答超过了最长时间/);
+  });
+
   test('gateway 500 whose body carries the gateway token and the clientSecret → neither reaches the chat', async () => {
     const h = await ask({}, (h) => (h.gw.respond = () => ({ kind: 'status', status: 500, body: { error: { message: 'auth gw-token for app dingAPPKEY secret SECRET failed at http://127.0.0.1:18789' } } })));
     const [text] = account(h, '智能体处理出错');
@@ -242,4 +248,36 @@ describe.each(rounds)('fault suite, state and media, round %i', () => {
     for (let i = 0; i < 10; i++) account(h, `图表${i}：`);
     expect(leaked).toBe(0);
   }, 30_000);
+});
+
+/** Longer randomized trials (env CI only): random answers, cut points and DingTalk faults; the seed is printed. */
+describe.runIf(!!process.env.CI)('fault suite, randomized', () => {
+  const seed = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000);
+  let state = seed;
+  const rand = (n: number) => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return state % n;
+  };
+  const faults: Array<[string, (h: Harness) => void]> = [
+    ['none', () => {}],
+    ['finalize 400', (h) => h.fake.faults.add({ match: { path: '/v1.0/card/streaming', when: isFinal, times: 1 }, action: { status: 400, body: { code: 'param.stream.content', message: 'content is too large' } } })],
+    ['streaming scope revoked', (h) => h.fake.faults.revokeScope('Card.Streaming.Write')],
+    ['card create refused', (h) => h.fake.faults.rejectCardCreate()],
+    ['streaming throttled twice', (h) => h.fake.faults.qpsLimit('/v1.0/card/streaming', { times: 2 })],
+  ];
+
+  test.each(Array.from({ length: 30 }, (_, i) => i + 1))('trial %i', async () => {
+    const words = Array.from({ length: 3 + rand(20) }, (_, i) => `词${i}${'。，'[rand(2)]}`).join('');
+    const cutAt = rand(3) === 0 ? 1 + rand(Math.max(1, words.length - 1)) : undefined;
+    const [name, inject] = faults[rand(faults.length)]!;
+    const shown = cutAt === undefined ? words : words.slice(0, cutAt);
+    const h = await ask({}, (h) => {
+      inject(h);
+      h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(shown, 1 + rand(4)), delayMs: rand(15), ...(cutAt === undefined ? {} : { cut: true }) });
+    });
+    const texts = account(h, shown);
+    if (cutAt !== undefined) expect(texts.find((t) => t.includes(shown)), `seed ${seed}, ${name}`).toContain('与网关的连接中断');
+  });
+
+  afterAll(() => console.log(`fault suite randomized seed: ${seed} (rerun with FAULT_SEED=${seed})`));
 });

@@ -193,7 +193,8 @@ export class DingTalkClient {
       try {
         return await (gated ? this.gate.run(opts.api, opts.priority ?? false, call, signal) : call());
       } catch (err) {
-        if (signal?.aborted) throw this.stopSignal?.aborted ? this.stoppedError(opts.api) : err;
+        // Cancelled while waiting (budget, back-off): never sent. Cancelled in flight: send() said it may have arrived.
+        if (signal?.aborted) throw this.stopSignal?.aborted && !(err instanceof DingTalkNetworkError) ? this.stoppedError(opts.api) : err;
         const decision = this.decide(err, opts, attempt, refreshed);
         if (decision === 'rethrow') throw err;
         if (decision === 'refresh') {
@@ -261,7 +262,8 @@ export class DingTalkClient {
         validateStatus: () => true,
       });
     } catch (err) {
-      if (this.stopSignal?.aborted) throw this.stoppedError(api);
+      // Cancelled in flight: DingTalk may already have acted on the request.
+      if (this.stopSignal?.aborted) throw new DingTalkNetworkError(api, new Error('the account stopped; call cancelled in flight'), false);
       const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
       throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: code !== undefined && NOT_SENT_CODES.has(code) });
     }

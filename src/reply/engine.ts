@@ -46,7 +46,7 @@ export type ReplyErrorKind =
   | 'rejected' // 400: the gateway refused the request (e.g. unknown agent)
   | 'unreachable' // connection refused / DNS
   | 'timeout' // nothing arrived for `gatewayTimeout`
-  | 'deadline' // the whole answer took longer than `answerTimeout`
+  | 'deadline' // the whole answer took longer than `answerTimeout` (set by the pipeline, whichever engine)
   | 'cut' // the stream ended without [DONE] and without a finish_reason, or the connection broke
   | 'failed'; // 5xx, error event in the stream
 

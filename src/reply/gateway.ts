@@ -16,8 +16,6 @@ export interface GatewayEngineOptions {
   sessionHeaders: string[];
   /** Longest silence allowed before the first byte and between chunks. */
   idleTimeoutMs: number;
-  /** Longest time for a whole answer, keep-alives or not (`answerTimeout`). */
-  answerTimeoutMs?: number;
   /** Where skipped (unreadable) stream lines are reported. */
   log?: Pick<Logger, 'warn'>;
   fetch?: typeof fetch;
@@ -42,7 +40,7 @@ export class GatewayEngine implements ReplyEngine {
   }
 
   async *reply(req: ReplyRequest): AsyncIterable<string> {
-    const idle = new IdleTimer(this.opts.idleTimeoutMs, this.opts.answerTimeoutMs, req.signal);
+    const idle = new IdleTimer(this.opts.idleTimeoutMs, req.signal);
     try {
       const res = await this.post(req, idle.signal);
       const type = res.headers.get('content-type') ?? '';
@@ -169,7 +167,6 @@ async function errorDetail(res: Response): Promise<string | undefined> {
 function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: string): unknown {
   if (err instanceof ReplyError) return err;
   if (idle.timedOut) return new ReplyError('timeout', `gateway sent nothing for ${Math.round(idle.timeoutMs / 1000)} s`);
-  if (idle.pastDeadline) return new ReplyError('deadline', `gateway answer took longer than ${Math.round((idle.deadlineMs ?? 0) / 1000)} s`);
   if (outer.aborted) return err;
   const code = causeCode(err);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
@@ -192,30 +189,23 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Aborts when no byte arrived for `timeoutMs`, when the whole answer passed `deadlineMs`, or when the outer signal aborts. */
+/**
+ * Aborts when no byte arrived for `timeoutMs`, or when the outer signal aborts (stop, stop word, or the pipeline's
+ * whole-answer deadline `answerTimeout`, which keep-alive comments do not extend).
+ */
 class IdleTimer {
   readonly timeoutMs: number;
-  readonly deadlineMs: number | undefined;
   timedOut = false;
-  pastDeadline = false;
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  private readonly deadline: NodeJS.Timeout | undefined;
   private readonly onOuterAbort = () => this.controller.abort();
   private readonly outer: AbortSignal;
 
-  constructor(timeoutMs: number, deadlineMs: number | undefined, outer: AbortSignal) {
+  constructor(timeoutMs: number, outer: AbortSignal) {
     this.timeoutMs = timeoutMs;
-    this.deadlineMs = deadlineMs;
     this.outer = outer;
     if (outer.aborted) this.controller.abort();
     outer.addEventListener('abort', this.onOuterAbort, { once: true });
-    if (deadlineMs !== undefined) {
-      this.deadline = setTimeout(() => {
-        this.pastDeadline = true;
-        this.controller.abort();
-      }, deadlineMs);
-    }
     this.touch();
   }
 
@@ -233,7 +223,6 @@ class IdleTimer {
 
   stop(): void {
     clearTimeout(this.timer);
-    clearTimeout(this.deadline);
     this.outer.removeEventListener('abort', this.onOuterAbort);
   }
 }

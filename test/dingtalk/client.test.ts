@@ -123,7 +123,8 @@ describe('stopping the account (client signal)', () => {
     const hanging = card(c, 'h1');
     await fake.waitFor(() => fake.sequence().some((s) => s.includes('createAndDeliver')));
     halt.abort();
-    await expect(hanging).rejects.toMatchObject({ name: 'DingTalkNetworkError', notSent: true });
+    // It reached DingTalk before the stop: whether it took effect is unknown (a card made this way gets closed later).
+    await expect(hanging).rejects.toMatchObject({ name: 'DingTalkNetworkError', notSent: false });
     const before = fake.calls.length;
     await expect(card(c, 'h2')).rejects.toThrow('the account stopped');
     await expect(c.accessToken().then(() => card(c, 'h3'))).rejects.toThrow();
