@@ -328,7 +328,8 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       const refused = await ctx.dm(stranger(question));
       expect(refused.card).toBeUndefined();
       const notice = String(refused.sent[0]?.body?.markdown?.text ?? '');
-      const code = /配对码：(\S+?)\n/.exec(notice)?.[1];
+      // English question → the English notice (texts.ts pairingCode).
+      const code = /Pairing code: (\S+?)\n/.exec(notice)?.[1];
       expect(code, `pairing notice: ${notice}`).toMatch(/^[A-Z0-9]{6,}$/);
       expect(notice).toContain(`${name} pairing approve ${CHANNEL} ${code}`);
       expect(await ctx.mock.requestsFor(question)).toEqual([]);
