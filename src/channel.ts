@@ -11,6 +11,7 @@ import { doctorFailed, formatCheck, runDoctor, type DoctorCheck } from './doctor
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
+import { describeInstance, runningElsewhere } from './instances.ts';
 import { monitorAccount } from './monitor.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
 import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
@@ -148,7 +149,8 @@ export function createChannel(api: PluginApi) {
                 accountId: ctx.accountId,
                 connected: s.connected,
                 reconnectAttempts: s.reconnectAttempts,
-                lastError: s.lastError ?? null,
+                lastError: s.lastError ?? runningElsewhere(s.otherInstances) ?? null,
+                otherInstances: s.otherInstances.map(describeInstance),
                 ...(s.lastConnectedAt ? { lastConnectedAt: s.lastConnectedAt } : {}),
                 ...(s.lastDisconnectedAt && !s.connected ? { lastDisconnect: { at: s.lastDisconnectedAt, ...(s.lastError ? { error: s.lastError } : {}) } } : {}),
               }),

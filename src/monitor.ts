@@ -22,6 +22,7 @@ import { OpenCards } from './cards.ts';
 import { PendingAnswers } from './pending.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
+import { FolderRegistry, watchInstances, type InstanceInfo } from './instances.ts';
 import type { HostFlavor } from './host.ts';
 import type { HostConfig } from './config.ts';
 import { inboundMediaDir, mediaPolicy, mediaSystemPrompt } from './media/policy.ts';
@@ -44,7 +45,7 @@ export interface MonitorOptions {
   signal: AbortSignal;
   /** Where state lives when the account sets no `stateDir`. */
   defaultStateDir: string;
-  onStatus?: (status: StreamStatus) => void;
+  onStatus?: (status: AccountStatus) => void;
   /** Called for every robot message received (for the host's status view). */
   onInbound?: () => void;
   /** The host's channel reply runtime (`engine: "runtime"`); absent outside a host (standalone connector). */
@@ -58,18 +59,20 @@ export interface MonitorOptions {
   cardIntervalMs?: number;
   backoffMinMs?: number;
   stopGraceMs?: number;
+  instanceHeartbeatMs?: number;
   now?: () => number;
+}
+
+/** The connection's status plus other processes found running the same robot (issue 13 §8; empty: none seen). */
+export interface AccountStatus extends StreamStatus {
+  otherInstances: InstanceInfo[];
 }
 
 export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   const { account, log, signal } = opts;
   assertUsable(account);
-  const store =
-    opts.store ??
-    new FileStore({
-      dir: account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId),
-      onError: (err) => log.warn(`state store: ${errorMessage(err)}`),
-    });
+  const stateDir = account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId);
+  const store = opts.store ?? new FileStore({ dir: stateDir, onError: (err) => log.warn(`state store: ${errorMessage(err)}`) });
   const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
   // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
   // and none starts after it — no REST call of this run happens after this function returned.
@@ -109,10 +112,22 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.
   setMaxListeners(0, signal);
   log.info(`starting (${opts.host.name} host, engine ${engine.name}${engine.name === 'gateway' ? `, gateway ${account.gateway.url}` : ''})`);
-  // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
+  let status: AccountStatus = { connected: false, reconnectAttempts: 0, otherInstances: [] };
+  const report = (patch: Partial<AccountStatus>) => opts.onStatus?.((status = { ...status, ...patch }));
+  const instances = await watchInstances({
+    registry: new FolderRegistry(join(stateDir, 'instances')),
+    clientId: account.clientId,
+    log,
+    heartbeatMs: opts.instanceHeartbeatMs,
+    onChange: (otherInstances) => report({ otherInstances }),
+  });
   // Cards a previous run left typing (crash, kill -9, stop while DingTalk hung) are closed now.
-  // (Called now, before any new card is recorded: only the old run's records are taken.)
-  const leftovers = cards.closeLeftovers(client).catch((err) => log.warn(`closing cards left open: ${errorMessage(err)}`));
+  // (Called now, before any new card is recorded: only the old run's records are taken.) Not while another
+  // process runs this robot on this state folder: the open cards may be its answers in progress.
+  let leftovers: Promise<unknown> = Promise.resolve();
+  if (status.otherInstances.length) log.warn('cards left open are not closed at this start: another process runs this robot and may still be writing them');
+  else leftovers = cards.closeLeftovers(client).catch((err) => log.warn(`closing cards left open: ${errorMessage(err)}`));
+  // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
   client.accessToken().catch((err) => log.warn(`access token: ${errorMessage(err)}`));
   try {
     await runStream({
@@ -126,10 +141,11 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
         opts.onInbound?.();
         void handleRobotMessage(deps, data, messageId);
       },
-      onStatus: opts.onStatus,
+      onStatus: (s) => report(s),
       backoffMinMs: opts.backoffMinMs,
     });
   } finally {
+    await instances.stop();
     // Answers in progress were aborted with the signal; let them close their cards, for a bounded time.
     let graceTimer: NodeJS.Timeout | undefined;
     const closed = await Promise.race([

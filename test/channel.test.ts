@@ -110,4 +110,27 @@ describe('channel registration', () => {
     expect(statuses.at(-1)).toMatchObject({ running: false, connected: false });
     await fake.waitFor(() => fake!.openConnections() === 0);
   });
+
+  test('a second start of the same robot on the same state folder says so in its status', async () => {
+    fake = await startFakeDingTalk();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } };
+    const controller = new AbortController();
+    const start = (statuses: AccountSnapshot[]) => {
+      const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+      return ch.gateway.startAccount({ cfg, accountId: 'default', account: ch.config.resolveAccount(cfg, 'default'), abortSignal: controller.signal, setStatus: (s) => statuses.push(s) });
+    };
+    const first: AccountSnapshot[] = [];
+    const second: AccountSnapshot[] = [];
+    const runs = [start(first)];
+    await fake.waitForConnection();
+    runs.push(start(second));
+    await fake.waitFor(() => second.some((s) => s.connected === true));
+    const last = second.at(-1)!;
+    expect(last.lastError).toMatch(/^this robot also runs in another process \(pid \d+ on .+\): each sees about half the messages; run one robot in one place$/);
+    expect(last.otherInstances).toHaveLength(1);
+    expect(first.every((s) => !s.lastError)).toBe(true);
+    controller.abort();
+    await Promise.all(runs);
+  });
 });
