@@ -325,11 +325,14 @@ describe('faults', () => {
     expect([first.status, first.data.code]).toEqual([403, 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi']);
     expect(rule.fired).toBe(1);
     expect(f.calls.at(-1)!.fault).toBe(`fault#${rule.id}`);
+    const bucketStart = performance.now();
     expect((await http.post(url, body, h)).status).toBe(200);
 
     const burst = await Promise.all(Array.from({ length: 8 }, () => http.post(url, body, h)));
     const statuses = burst.map((r) => r.status);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(4); // 5-token bucket, one used above
+    // 5-token bucket, one used above; a slow (loaded) machine refills 5 tokens per second meanwhile.
+    const refilled = Math.floor(((performance.now() - bucketStart) / 1000) * 5);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(4 + refilled);
     expect(statuses).toContain(403);
     expect(f.stats.maxQps('/groupMessages/send')).toBe(10);
   });
