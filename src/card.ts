@@ -20,6 +20,15 @@ import { errorMessage, type Logger } from './log.ts';
 /** flowStatus values of the AI card template (spec §3.3). */
 export const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
 export const CONTENT_KEY = 'msgContent';
+/**
+ * The most one card shows; a longer answer continues in markdown messages. DingTalk documents ≤1 K per streaming
+ * call and ≤3 K in total as recommended (spec §3.3, DOC:api-streamingupdate) and rejects some long content with
+ * `param.stream.content` "content is too large"; users see a blank card past ~3,000 Chinese characters
+ * (soimy/openclaw-channel-dingtalk#615). References stream whole texts over 1 K with isFull and they render, so
+ * the per-call figure is not enforced as written. 2,500 characters stays under the observed failure for CJK
+ * (~7.5 KB UTF-8) and near the 3 K recommendation for Latin text. Evidence note: docs/long-answers.md.
+ */
+export const CARD_CONTENT_MAX_CHARS = 2500;
 /** How late a slot may be taken and still count as on the grid. */
 const SLOT_SLACK_MS = 50;
 

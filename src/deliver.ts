@@ -13,10 +13,15 @@ import { DingTalkApiError, DingTalkNetworkError } from './dingtalk/errors.ts';
 import { sendBySessionWebhook, sendRobotMessage, type Target } from './dingtalk/endpoints.ts';
 import type { InboundMessage } from './inbound.ts';
 import { errorMessage, type Logger } from './log.ts';
+import { markdownStateAt } from './markdown.ts';
 import { detectLang, text as userText } from './texts.ts';
 
-/** DingTalk has no documented markdown cap; long texts are split well below where clients truncate. */
-export const MARKDOWN_CHUNK_CHARS = 3800;
+/**
+ * Markdown messages have no documented cap; peers split at 3,800 characters (SOIMY send-service.ts:189,
+ * QwenLM/qwen-code#6679) and QwenPaw stops rendering markdown past 3,500 (agentscope-ai/QwenPaw#3742): chunks stay
+ * at 3,500 (the group @-mention is added on top).
+ */
+export const MARKDOWN_CHUNK_CHARS = 3500;
 
 /** Where the answer to `msg` goes; in a group it @-mentions the asker where the channel can (staff id known). */
 export function targetOf(msg: InboundMessage): Target {
@@ -133,19 +138,40 @@ function titleOf(text: string): string {
   return plain.length > 24 ? `${plain.slice(0, 24)}…` : plain || 'AI';
 }
 
-/** Split at paragraph, then line, then hard boundaries; never inside a surrogate pair. */
+/**
+ * Split at paragraph, then line, then hard boundaries, each chunk at most `max` UTF-16 units; never inside a
+ * surrogate pair. A chunk that ends inside a code fence closes it and the next reopens it with the same info
+ * string; a table cut between rows repeats its header in the next chunk, so every chunk renders on its own.
+ */
 export function splitMarkdown(text: string, max: number): string[] {
   const out: string[] = [];
-  let rest = text;
-  while (rest.length > max) {
-    let cut = rest.lastIndexOf('\n\n', max);
-    if (cut < max / 2) cut = rest.lastIndexOf('\n', max);
-    if (cut < max / 2) cut = max;
-    const code = rest.charCodeAt(cut - 1);
-    if (code >= 0xd800 && code <= 0xdbff) cut--;
-    out.push(rest.slice(0, cut).trimEnd());
-    rest = rest.slice(cut).replace(/^\n+/, '');
+  let rest: string | undefined = text;
+  while (rest !== undefined) {
+    const [head, tail] = splitFirst(rest, max);
+    out.push(head);
+    rest = tail;
   }
-  if (rest.length > 0 || out.length === 0) out.push(rest);
   return out;
+}
+
+/** The first chunk of `text` (see splitMarkdown) and the rest, ready to render on its own; no rest when it fits. */
+export function splitFirst(text: string, max: number): [string, string | undefined] {
+  if (text.length <= max) return [text, undefined];
+  // Room for the closing fence a chunk may need.
+  const budget = Math.max(16, max - 12);
+  let cut = text.lastIndexOf('\n\n', budget);
+  if (cut < budget / 2) cut = text.lastIndexOf('\n', budget);
+  if (cut < budget / 2) cut = budget;
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut--;
+  let head = text.slice(0, cut).trimEnd();
+  let tail = text.slice(cut).replace(/^\n+/, '');
+  const open = markdownStateAt(head);
+  if (open.fence) {
+    head += `\n${open.fence.marker}`;
+    tail = `${open.fence.opener}\n${tail}`;
+  } else if (open.tableHeader && open.tableHeader.length < budget / 2 && /^\s*\|?.*\|/.test(tail)) {
+    tail = `${open.tableHeader}\n${tail}`;
+  }
+  return [head, tail.trim() ? tail : undefined];
 }

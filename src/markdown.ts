@@ -153,3 +153,34 @@ function htmlToMarkdown(s: string, inTable: boolean): string {
     .replace(/<img\s[^>]*src="([^"]+)"[^>]*?(?:alt="([^"]*)")?[^>]*\/?>/gi, '![$2]($1)')
     .replace(/<\/?(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)\b[^>]*>/gi, '');
 }
+
+/**
+ * What is open at the end of `text`: a code fence (its opening line and the marker that closes it) or a table
+ * (its header and delimiter rows, when the text ends on one of its rows). Used to cut long answers into parts
+ * that each render on their own.
+ */
+export function markdownStateAt(text: string): { fence?: { opener: string; marker: string }; tableHeader?: string } {
+  const lines = text.split('\n');
+  let fence: { opener: string; marker: string } | undefined;
+  let tableHeader: string | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const f = FENCE.exec(line);
+    if (fence) {
+      if (f && f[1]![0] === fence.marker[0] && f[1]!.length >= fence.marker.length && line.trim() === f[1]) fence = undefined;
+      continue;
+    }
+    if (f) {
+      fence = { opener: line, marker: f[1]! };
+      tableHeader = undefined;
+      continue;
+    }
+    if (isTableRow(line) && i + 1 < lines.length && isSeparatorRow(lines[i + 1]!, splitRow(line.trim()).length)) {
+      tableHeader = `${line}\n${lines[i + 1]}`;
+      i++;
+    } else if (!tableHeader || !isTableRow(line)) {
+      tableHeader = undefined;
+    }
+  }
+  return { fence, tableHeader };
+}

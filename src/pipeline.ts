@@ -9,11 +9,11 @@
  * FAILURE_TEXTS) with a reference id; the detail goes only to the (redacted) log beside that id.
  */
 import type { AccessGate } from './access.ts';
-import { AiCard } from './card.ts';
+import { AiCard, CARD_CONTENT_MAX_CHARS } from './card.ts';
 import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
-import { deliverMarkdown, sendNotice, targetOf, UndeliveredError } from './deliver.ts';
+import { deliverMarkdown, sendNotice, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
@@ -157,7 +157,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
-      card?.update(shown(answerText));
+      card?.update(cardParts(shown(answerText), lang).card);
     }
   } catch (err) {
     if (running.stopped && !deps.signal.aborted) {
@@ -197,11 +197,23 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
  * out once as a message and the card is ended with a note saying so: never a stale prefix beside the whole answer.
  */
 async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang): Promise<void> {
-  if (card && (isError ? await card.fail(finalText) : await card.finish(finalText))) return;
+  const parts = cardParts(finalText, lang);
+  if (card && (isError ? await card.fail(parts.card) : await card.finish(parts.card))) {
+    // Longer than a card holds: the rest follows, in order, as markdown messages.
+    if (parts.rest) await deliver(deps, msg, parts.rest);
+    return;
+  }
   deps.log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
   const delivered = await deliver(deps, msg, finalText);
   await card?.redirect(text(delivered ? 'answerSentAsMessage' : 'answerKept', lang));
   noteQuota(deps, card);
+}
+
+/** What a card shows of `text`: all of it, or its first part and a note that the rest follows as messages. */
+function cardParts(body: string, lang: Lang): { card: string; rest?: string } {
+  const note = text('answerContinues', lang);
+  const [head, rest] = splitFirst(body, CARD_CONTENT_MAX_CHARS - note.length - 2);
+  return rest === undefined ? { card: body } : { card: `${head}\n\n${note}`, rest };
 }
 
 /** Send a message; what no route can take is kept for the conversation's next message. True when all was sent. */

@@ -75,6 +75,7 @@ const TEXTS = {
   sharedCardEmpty: { zh: '[用户分享了一张钉钉卡片或文档，但钉钉没有提供它的内容]', en: '[The user shared a DingTalk card or document, but DingTalk did not provide its content]' },
   sharedChatRecord: { zh: '[用户转发了一段聊天记录：]', en: '[The user forwarded a chat history:]' },
   sharedChatRecordEmpty: { zh: '[用户转发了一段聊天记录，但钉钉没有提供其中的消息]', en: '[The user forwarded a chat history, but DingTalk did not provide its messages]' },
+  answerContinues: { zh: '（回答较长，其余部分在下方消息中继续）', en: '(The answer is long; it continues in the messages below.)' },
   mentionsWithoutNames: {
     zh: '[用户在消息中 @ 了 {count} 位成员，钉钉没有提供他们的姓名；用户 ID：{ids}]',
     en: '[The user @-mentioned {count} member(s); DingTalk did not include their names. User IDs: {ids}]',

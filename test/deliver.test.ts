@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { deliverMarkdown, isDingTalkWebhook, UndeliveredError } from '../src/deliver.ts';
+import { deliverMarkdown, isDingTalkWebhook, splitFirst, splitMarkdown, UndeliveredError } from '../src/deliver.ts';
 import { DingTalkClient } from '../src/dingtalk/client.ts';
 import { parseRobotMessage, type InboundMessage } from '../src/inbound.ts';
 import { createLogger } from '../src/log.ts';
@@ -114,5 +114,41 @@ describe('the asker is @-mentioned in group answers', () => {
     const [sent] = h.fake.sent;
     expect(sent).toMatchObject({ channel: 'group', target: 'cidGRP001==', msgtype: 'sampleMarkdown' });
     expect(sent!.body.text).toBe('Echo: 李四: hi\n\n@李四');
+  });
+});
+
+describe('splitting long markdown', () => {
+  const fences = (chunk: string) => chunk.split('\n').filter((l) => /^\s*```/.test(l)).length;
+
+  test('each chunk fits, paragraphs are not cut, and a cut code block is closed and reopened with its language', () => {
+    const code = Array.from({ length: 80 }, (_, i) => `  console.log(${i}); // 第 ${i} 行`).join('\n');
+    const text = `说明一段。\n\n\`\`\`ts\n${code}\n\`\`\`\n\n结尾。`;
+    const chunks = splitMarkdown(text, 800);
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of chunks) {
+      expect(c.length).toBeLessThanOrEqual(800);
+      expect(fences(c) % 2).toBe(0);
+    }
+    expect(chunks[1]!.startsWith('```ts\n')).toBe(true);
+    // Nothing lost, nothing doubled: without the added fence lines the chunks are the original.
+    const body = (s: string) => s.split('\n').filter((l) => l.trim() && !/^```/.test(l));
+    expect(chunks.flatMap(body)).toEqual(body(text));
+  });
+
+  test('a table cut between rows repeats its header so the next chunk renders as a table', () => {
+    const rows = Array.from({ length: 60 }, (_, i) => `| 项目 ${i} | ${'说明'.repeat(10)} |`).join('\n');
+    const chunks = splitMarkdown(`| 项目 | 说明 |\n| --- | --- |\n${rows}`, 1000);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c.startsWith('| 项目 | 说明 |\n| --- | --- |\n')).toBe(true);
+  });
+
+  test('a line longer than a chunk is cut hard, never inside a surrogate pair', () => {
+    const chunks = splitMarkdown('😀'.repeat(1000), 301);
+    expect(chunks.join('')).toBe('😀'.repeat(1000));
+    for (const c of chunks) expect(/^(?:😀)+$/u.test(c)).toBe(true);
+  });
+
+  test('splitFirst: a text that fits is one part with no rest', () => {
+    expect(splitFirst('短文本', 100)).toEqual(['短文本', undefined]);
   });
 });

@@ -245,3 +245,64 @@ describe('when the state store fails', () => {
     expect(h.logs.some((l) => l.includes('dedupe store failed (disk full); answering anyway'))).toBe(true);
   });
 });
+
+describe('long answers: the card holds the first part, the rest follows in order, once', () => {
+  /** A long answer of paragraphs, code blocks and tables, in Chinese or English, ending with a marker line. */
+  function longAnswer(chars: number, lang: 'zh' | 'en'): string {
+    const parts: string[] = [];
+    let size = 0;
+    for (let i = 0; size < chars; i++) {
+      let part: string;
+      if (i % 5 === 3) {
+        part = `\`\`\`python\n${Array.from({ length: 40 }, (_, k) => `def step_${i}_${k}(x):\n    return x * ${k}  # ${lang === 'zh' ? '第' + k + '步' : 'step ' + k}`).join('\n\n')}\n\`\`\``;
+      } else if (i % 5 === 1) {
+        const head = lang === 'zh' ? '| 项目 | 状态 | 说明 |' : '| Item | State | Note |';
+        part = `${head}\n|---|---|---|\n${Array.from({ length: 30 }, (_, k) => `| ${i}-${k} | ${k % 2 ? 'ok' : 'todo'} | ${lang === 'zh' ? '这一行说明了第' + k + '项的情况' : 'this row explains item ' + k} |`).join('\n')}`;
+      } else {
+        const sentence = lang === 'zh' ? `第${i}段：钉钉机器人需要把很长的回答完整地发给用户，不能丢失任何内容。` : `Paragraph ${i}: the robot must deliver a long answer completely, losing nothing. `;
+        part = sentence.repeat(lang === 'zh' ? 12 : 8);
+      }
+      parts.push(part);
+      size += part.length + 2;
+    }
+    parts.push('END-OF-ANSWER');
+    return parts.join('\n\n');
+  }
+
+  /** The visible lines, without the fence and table-header lines the split adds for each part to render alone. */
+  function bodyLines(text: string): string[] {
+    const lines = text.split('\n');
+    // Trailing spaces at a cut are not shown and may go.
+    return lines.filter((l, i) => l.trim() !== '' && !/^\s*```/.test(l) && !/^\|[\s:|-]+\|$/.test(l) && !/^\|[\s:|-]+\|$/.test(lines[i + 1] ?? '')).map((l) => l.trimEnd());
+  }
+
+  test.each([
+    [5_000, 'zh'],
+    [5_000, 'en'],
+    [60_000, 'zh'],
+    [60_000, 'en'],
+  ] as const)('%i characters (%s)', async (chars, lang) => {
+    h = await startHarness();
+    const answer = longAnswer(chars, lang);
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 1500) });
+    await h.send(h.fake.msg.text(lang === 'zh' ? '写一份详细的报告' : 'Write a detailed report', { senderStaffId: 'u1' }));
+    const messages = () => h!.fake.sent.filter((s) => s.msgtype === 'markdown').map((s) => s.body.markdown.text as string);
+    await h.fake.waitFor(() => messages().some((m) => m.endsWith('END-OF-ANSWER')), { timeoutMs: 30_000 });
+
+    const card = h.fake.cardList()[0]!;
+    const shown = card.streams.msgContent!;
+    const note = lang === 'zh' ? '（回答较长，其余部分在下方消息中继续）' : '(The answer is long; it continues in the messages below.)';
+    expect(card.flowStatusHistory.at(-1)).toBe('3');
+    expect(shown.content.endsWith(`\n\n${note}`)).toBe(true);
+    // Never more than the card holds, while streaming either.
+    for (const u of shown.updates) expect(u.content.length).toBeLessThanOrEqual(2500);
+    for (const m of messages()) {
+      expect(m.length).toBeLessThanOrEqual(3500);
+      // Every part renders on its own: code fences balanced.
+      expect(m.split('\n').filter((l) => /^\s*```/.test(l)).length % 2).toBe(0);
+    }
+    // All of it, in order, once: the card's part then the messages give back the answer line for line.
+    const delivered = [shown.content.slice(0, -note.length), ...messages()].flatMap(bodyLines);
+    expect(delivered).toEqual(bodyLines(answer));
+  }, 60_000);
+});
