@@ -7,7 +7,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { doctorFailed, formatCheck, runDoctor, type DoctorCheck } from './doctor.ts';
+import { doctorFailed, formatCheck, runProbe, type DoctorCheck } from './doctor.ts';
+import { observed } from './observed.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
@@ -114,13 +115,14 @@ export function createChannel(api: PluginApi) {
         lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null),
       }),
       /**
-       * `channels status --probe`: the doctor's checks (src/doctor.ts). "works" only when none fails; otherwise
-       * `error` lists each failure with its fix.
+       * `channels status --probe`, and Clawdbot's gateway every 60 s and on every client connect: the doctor's checks
+       * without any quota-counted DingTalk call (runProbe, src/doctor.ts); card and media rights as the running account
+       * last met them. "works" only when none fails; otherwise `error` lists each failure with its fix.
        */
       probeAccount: async ({ account, timeoutMs, cfg }: { account: ResolvedAccount; timeoutMs?: number; cfg?: HostConfig }): Promise<ProbeResult> => {
         const started = Date.now();
         try {
-          const checks = await runDoctor({ account, hostConfig: cfg ?? api.config, host, timeoutMs: Math.min(timeoutMs ?? 10_000, 10_000) });
+          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: Math.min(timeoutMs ?? 10_000, 10_000), observed: observed(account.accountId) });
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {

@@ -5,10 +5,15 @@
  * (`channels status --probe`); the fixes come from texts.ts (FAILURE_TEXTS for what a user sees, CAUSES for DingTalk
  * setup), so a user's error text, the doctor and the probe name the same fix.
  *
- * Cost: with valid credentials it makes 5 DingTalk calls (token, Stream ticket, card create, card streaming, media
+ * Cost (`runDoctor`, the explicit command): with valid credentials it makes 5 DingTalk calls (token, Stream ticket, card create, card streaming, media
  * upload) that count against the org's monthly quota; the card is created for no one (never delivered) and the
  * upload is a 1×1 PNG. The gateway gets one chat request with no messages, which it refuses before any agent runs
  * (OpenClaw validates the agent, then answers 400 "Missing user message").
+ *
+ * `runProbe` (the host's channel probe, run every 60 s by Clawdbot's gateway) makes no quota-counted call: config,
+ * the access token (exempt, protocol notes §4) and the gateway endpoint are checked; card and media rights are what
+ * the running account's own calls last met (src/observed.ts); the Stream registration (`connections/open`, not
+ * evidenced exempt) is not called — the account's connection state is in the host's status.
  */
 import { randomUUID } from 'node:crypto';
 import type { HostConfig, ResolvedAccount } from './config.ts';
@@ -20,6 +25,7 @@ import type { HostFlavor } from './host.ts';
 import { createLogger, errorMessage, registerSecret } from './log.ts';
 import { statusKind } from './reply/gateway.ts';
 import { requestStreamTicket } from './stream.ts';
+import type { ObservedArea, Observation } from './observed.ts';
 import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
@@ -43,12 +49,24 @@ export interface DoctorOptions {
   timeoutMs?: number;
   fetch?: typeof fetch;
   ua?: string;
+  /**
+   * Probe mode: no quota-counted DingTalk call (no Stream registration, card or upload); steps 3 and 5 report these
+   * outcomes of the running account's own calls instead (src/observed.ts).
+   */
+  observed?: Partial<Record<ObservedArea, Observation>>;
 }
 
 /** A 1×1 PNG: the smallest upload that proves the permission. */
 const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
 
 const silent = createLogger({ info: () => {}, warn: () => {}, error: () => {} });
+
+const DOCTOR_COMMAND = 'run `npx dingtalk-connector doctor --host-config <host config>` to check it now (it spends a few quota-counted DingTalk calls)';
+
+/** The host's probe: `runDoctor` without any quota-counted call (see the file comment). */
+export function runProbe(opts: Omit<DoctorOptions, 'observed'> & { observed: Partial<Record<ObservedArea, Observation>> }): Promise<DoctorCheck[]> {
+  return runDoctor(opts);
+}
 
 export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   const { account } = opts;
@@ -75,7 +93,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     } catch (err) {
       add({ step: 2, name: 'DingTalk access token', status: 'fail', ...dingTalkFailure(err, account.apiBaseUrl) });
     }
-    try {
+    if (opts.observed) add({ step: 2, name: 'Stream registration', status: 'skip', message: 'not called by the probe (not known to be free of the monthly quota); the connection state is in the status' });
+    else try {
       await requestStreamTicket({ gatewayUrl: account.streamGatewayUrl, clientId: account.clientId, clientSecret: account.clientSecret, ua: opts.ua ?? 'dingtalk-connector-doctor', signal: AbortSignal.timeout(timeoutMs) });
       add({ step: 2, name: 'Stream registration', status: 'pass', message: `${host(account.streamGatewayUrl)} issued a Stream ticket` });
     } catch (err) {
@@ -89,6 +108,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   // 3. Card: create one for no one (never delivered), then one streaming call to it.
   if (!tokenOk) {
     add({ step: 3, name: 'AI card', status: 'skip', message: 'needs a DingTalk access token' });
+  } else if (opts.observed) {
+    add(observedCheck(3, 'AI card', opts.observed.card, (err) => cardFailure(err, account.apiBaseUrl), 'the last card call succeeded'));
   } else {
     const outTrackId = `dtai_doctor_${randomUUID()}`;
     try {
@@ -120,14 +141,13 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   // 5. Media upload.
   if (!account.enableMediaUpload) add({ step: 5, name: 'media upload', status: 'skip', message: 'enableMediaUpload is off' });
   else if (!tokenOk) add({ step: 5, name: 'media upload', status: 'skip', message: 'needs a DingTalk access token' });
+  else if (opts.observed) add(observedCheck(5, 'media upload', opts.observed.media, (err) => mediaFailure(err, account.oapiBaseUrl), 'the last upload succeeded'));
   else {
     try {
       await uploadMedia(client, { type: 'image', bytes: PNG_1X1, fileName: 'dingtalk-connector-doctor.png', contentType: 'image/png' });
       add({ step: 5, name: 'media upload', status: 'pass', message: 'a 1×1 PNG uploaded' });
     } catch (err) {
-      // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
-      if (err instanceof DingTalkApiError) add({ step: 5, name: 'media upload', status: 'fail', message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (${err.code}: ${err.message})` }), fix: causeFix('media.permission') });
-      else add({ step: 5, name: 'media upload', status: 'fail', ...dingTalkFailure(err, account.oapiBaseUrl) });
+      add({ step: 5, name: 'media upload', status: 'fail', ...mediaFailure(err, account.oapiBaseUrl) });
     }
   }
   return checks;
@@ -229,6 +249,21 @@ function dingTalkFailure(err: unknown, baseUrl: string): { message: string; fix?
     return { message: `${causeProblem('dingtalk.credentials')} (${err.code})`, fix: causeFix('dingtalk.credentials') };
   }
   return { message: errorMessage(err) };
+}
+
+/** What the running account's last call in this area met: a pass, its failure, or a skip naming the doctor. */
+function observedCheck(step: 3 | 5, name: string, seen: Observation | undefined, failure: (err: unknown) => { message: string; fix?: string }, okMessage: string): DoctorCheck {
+  if (!seen) return { step, name, status: 'skip', message: `not called by the probe (quota-counted) and not used yet by this account; ${DOCTOR_COMMAND}` };
+  const when = new Date(seen.at).toISOString();
+  if (!seen.error) return { step, name, status: 'pass', message: `${okMessage} (${when})` };
+  const f = failure(seen.error);
+  return { step, name, status: 'fail', message: `${f.message} (seen ${when})`, ...(f.fix ? { fix: f.fix } : {}) };
+}
+
+function mediaFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
+  // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
+  if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (${err.code}: ${err.message})` }), fix: causeFix('media.permission') };
+  return dingTalkFailure(err, baseUrl);
 }
 
 function cardFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {

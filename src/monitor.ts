@@ -20,6 +20,7 @@ import { Sessions } from './sessions.ts';
 import { AnswersInFlight } from './stop.ts';
 import { OpenCards } from './cards.ts';
 import { PendingAnswers } from './pending.ts';
+import { observingGate } from './observed.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import { FolderRegistry, watchInstances, type InstanceInfo } from './instances.ts';
@@ -83,7 +84,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     apiBaseUrl: account.apiBaseUrl,
     oapiBaseUrl: account.oapiBaseUrl,
     log,
-    gate: budget,
+    gate: observingGate(budget, account.accountId),
     signal: halt.signal,
   });
   const cards = new OpenCards({ store, accountId: account.accountId, log });

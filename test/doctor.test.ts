@@ -201,17 +201,43 @@ describe('doctor', () => {
     }
   });
 
-  test('the host’s probe (channels status --probe) is the doctor: not "works" while the gateway endpoint is off', async () => {
+  test('the host’s probe (every 60 s on Clawdbot) makes no quota-counted DingTalk call, and is not "works" while the gateway endpoint is off', async () => {
     const channel = createChannel({ registerChannel: () => {}, registrationMode: 'full' });
-    const ok = await channel.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
-    expect(ok).toMatchObject({ ok: true });
+    for (let i = 0; i < 5; i++) expect(await channel.status.probeAccount({ account: account(), cfg: HOST_CONFIG })).toMatchObject({ ok: true });
+    expect(fake.quotaCalls.map((c) => c.path)).toEqual([]);
+    // Nor the Stream registration: it is not evidenced exempt (protocol notes §4 exempts tokens/auth/contacts only).
+    expect(fake.gatewayOpens).toHaveLength(0);
     gw.respond = () => ({ kind: 'status', status: 404, body: { error: { message: 'Not Found' } } });
     const bad = await channel.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
     expect(bad.ok).toBe(false);
     expect(bad.error).toContain('✗ 4. chat endpoint enabled');
     expect(bad.error).toContain('gateway.http.endpoints.chatCompletions.enabled = true');
+    expect(fake.quotaCalls).toHaveLength(0);
     // Clawdbot prints "works" / "probe failed" from the snapshot.
     expect(channel.status.buildAccountSnapshot({ account: account(), probe: bad }).probe).toBe(bad);
+    // The full doctor, an explicit command, still checks card and media with real calls.
+    await doctor();
+    expect(fake.quotaCalls.map((c) => c.path).sort()).toEqual(['/media/upload', '/v1.0/card/instances', '/v1.0/card/streaming']);
+  });
+
+  test('the probe reports the card permission the running account was refused, with the fix, at no quota cost', async () => {
+    const h = await startHarness();
+    try {
+      h.fake.faults.revokeScope('Card.Instance.Write');
+      await h.send(h.fake.msg.text('hello there', { senderStaffId: 'u1' }));
+      const quotaBefore = h.fake.quotaCalls.length;
+      const running = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: h.gw.url, gatewayToken: 'gw-token', apiBaseUrl: h.fake.apiBase, oapiBaseUrl: h.fake.oapiBase, dmPolicy: 'open', allowFrom: ['*'] } } }, 'default', {});
+      const channel = createChannel({ registerChannel: () => {}, registrationMode: 'full' });
+      h.gw.respond = () => ({ kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.' } } });
+      const probe = await channel.status.probeAccount({ account: running, cfg: HOST_CONFIG });
+      expect(probe.ok).toBe(false);
+      expect(probe.error).toContain('✗ 3. AI card');
+      expect(probe.error).toContain('Card.Instance.Write');
+      expect(probe.error).toContain('grant Card.Instance.Write / Card.Streaming.Write to the app in the DingTalk developer console and publish the app again');
+      expect(h.fake.quotaCalls.length).toBe(quotaBefore);
+    } finally {
+      await h.close();
+    }
   });
 
   test('engine runtime: no gateway endpoint checks; the note says senders are ordinary senders', async () => {

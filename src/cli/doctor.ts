@@ -35,7 +35,9 @@ export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number
   const ids = args.account ? [args.account] : listAccountIds(cfg, io.env);
   let failed = false;
   for (const id of ids) {
-    const account = resolveAccount(cfg, id, io.env);
+    // Resolved exactly as the host resolves it: OpenClaw, Clawdbot and Moltbot give channel plugins DM pairing
+    // (api.runtime.channel.pairing), so "pairing" is valid there and the default; the standalone connector has none.
+    const account = resolveAccount(cfg, id, io.env, { pairing: !!args.hostConfig });
     io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${account.gateway.url})`);
     const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host });
     for (const c of checks) io.out(formatCheck(c));

@@ -123,6 +123,7 @@ export class HostServer {
       }
     }
 
+    let route: Route | undefined;
     const record = (status: number, response: unknown, fault?: string): void => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -134,6 +135,7 @@ export class HostServer {
         response: this.st.redact(response),
         ...(ctx.app ? { appKey: ctx.app.appKey } : {}),
         ...(fault ? { fault } : {}),
+        ...(route?.quota ? { quota: true } : {}),
       });
     };
     const send = (reply: Reply, fault?: string): void => {
@@ -180,7 +182,6 @@ export class HostServer {
       }
     }
 
-    let route: Route | undefined;
     for (const r of this.routes) {
       if (r.method !== method) continue;
       if (typeof r.path === 'string' ? r.path === path : (ctx.match = r.path.exec(path))) { route = r; break; }

@@ -141,6 +141,8 @@ export class FakeDingTalk {
 
   // ---- state ----
   get calls(): CallRecord[] { return this.st.calls; }
+  /** Calls that count against the org's monthly quota (card, robot, media routes; tokens are exempt). */
+  get quotaCalls(): CallRecord[] { return this.st.calls.filter((c) => c.quota); }
   get frames(): FrameRecord[] { return this.st.frames; }
   get conns(): ConnRecord[] { return this.st.conns; }
   get pushes(): PushRecord[] { return this.st.pushes; }

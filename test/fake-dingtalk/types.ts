@@ -80,6 +80,8 @@ export interface CallRecord {
   response: unknown;
   appKey?: string;
   fault?: string;
+  /** The route counts against the org's monthly API quota (protocol notes §4); set only for routed calls. */
+  quota?: true;
 }
 
 export interface StreamUpdate {
