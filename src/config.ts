@@ -159,6 +159,13 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   // Env fallbacks name one robot, so they only fill the default account.
   const envOk = accountId === DEFAULT_ACCOUNT_ID;
 
+  // A value of the wrong type is a problem naming its key, never silently dropped or taken as something else.
+  for (const k of ['name', 'clientId', 'clientSecret', 'gatewayToken', 'gatewayPassword', 'gatewayUrl', 'mediaSystemPrompt', 'systemPrompt', 'stateDir', 'refusalMessage'] as const) {
+    if (merged[k] !== undefined && typeof merged[k] !== 'string') {
+      problems.push(`${key(k)} must be a string (in quotes), got ${JSON.stringify(merged[k])}`);
+      delete merged[k];
+    }
+  }
   const clientId = pick(merged.clientId, envOk ? env.DINGTALK_CLIENT_ID : undefined);
   const clientSecret = pick(merged.clientSecret, envOk ? env.DINGTALK_CLIENT_SECRET : undefined);
   if (!clientId.value) problems.push(`${key('clientId')} is missing: set it to the robot's AppKey/Client ID (or set DINGTALK_CLIENT_ID)`);
@@ -186,7 +193,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   return {
     accountId,
     name: merged.name ?? accountId,
-    enabled: merged.enabled !== false,
+    enabled: flag(merged.enabled, true, key('enabled'), problems),
     clientId: clientId.value ?? '',
     clientSecret: clientSecret.value ?? '',
     sources: { clientId: clientId.source, clientSecret: clientSecret.source, gatewayCredential: credential.source },
@@ -208,7 +215,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
         ? positive(/^\d+(\.\d+)?$/.test(sessionTimeoutEnv) ? Number(sessionTimeoutEnv) : sessionTimeoutEnv, 1_800_000, 'DINGTALK_SESSION_TIMEOUT', problems)
         : positive(merged.sessionTimeout, 1_800_000, key('sessionTimeout'), problems),
     groupSessionScope: oneOf(merged.groupSessionScope, ['group', 'sender'] as const, 'group', key('groupSessionScope'), problems),
-    enableMediaUpload: merged.enableMediaUpload !== false,
+    enableMediaUpload: flag(merged.enableMediaUpload, true, key('enableMediaUpload'), problems),
     mediaRoots: stringList(merged.mediaRoots, key('mediaRoots'), problems),
     mediaSystemPrompt: merged.mediaSystemPrompt,
     systemPrompt: merged.systemPrompt?.trim() || undefined,
@@ -218,7 +225,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
     streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
     stateDir: merged.stateDir?.trim() || undefined,
-    debug: merged.debug === true,
+    debug: flag(merged.debug, false, key('debug'), problems),
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
     stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stringList(merged.stopWords, key('stopWords'), problems, 'words').map((w) => w.toLowerCase()),
@@ -255,10 +262,11 @@ function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string,
       const o = g as Record<string, unknown>;
       const unknown = Object.keys(o).filter((k) => !['enabled', 'allowFrom', 'requireMention', 'systemPrompt'].includes(k));
       for (const k of unknown) problems.push(`${gk}.${k} is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt`);
+      if (o.systemPrompt !== undefined && typeof o.systemPrompt !== 'string') problems.push(`${gk}.systemPrompt must be a string (in quotes), got ${JSON.stringify(o.systemPrompt)}`);
       groups[cid] = {
-        ...(typeof o.enabled === 'boolean' ? { enabled: o.enabled } : {}),
+        ...(o.enabled !== undefined ? { enabled: flag(o.enabled, false, `${gk}.enabled`, problems) } : {}),
         ...(o.allowFrom !== undefined ? { allowFrom: senderList(o.allowFrom, `${gk}.allowFrom`, problems) } : {}),
-        ...(typeof o.requireMention === 'boolean' ? { requireMention: o.requireMention } : {}),
+        ...(o.requireMention !== undefined ? { requireMention: flag(o.requireMention, true, `${gk}.requireMention`, problems) } : {}),
         ...(typeof o.systemPrompt === 'string' && o.systemPrompt.trim() ? { systemPrompt: o.systemPrompt.trim() } : {}),
       };
     }
@@ -269,11 +277,20 @@ function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string,
     groupPolicy: oneOf(merged.groupPolicy, ['allowlist', 'open', 'disabled'] as const, 'allowlist', key('groupPolicy'), problems),
     groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)'),
     groups,
-    requireMention: merged.requireMention !== false,
+    requireMention: flag(merged.requireMention, true, key('requireMention'), problems),
   };
 }
 
 function senderList(value: unknown, key: string, problems: string[]): string[] {
+  if (Array.isArray(value) && value.some((v) => typeof v === 'number')) {
+    const numbers = value.filter((v) => typeof v === 'number');
+    const lost = numbers.filter((n) => !Number.isSafeInteger(n));
+    problems.push(
+      `${key} has numbers (${numbers.map((n) => JSON.stringify(n)).join(', ')}): write every id as a string in quotes, e.g. "0123456789"` +
+        (lost.length ? `; ${lost.map((n) => JSON.stringify(n)).join(', ')} ${lost.length === 1 ? 'is' : 'are'} beyond 2^53, so JSON already changed ${lost.length === 1 ? 'its' : 'their'} last digits: copy the id again from DingTalk` : ''),
+    );
+    return [];
+  }
   const list = stringList(value, key, problems, 'DingTalk user ids (staffId / userId / senderId)');
   const out = list.map(normalizeSenderEntry);
   list.forEach((raw, i) => {
@@ -343,6 +360,16 @@ function stringList(value: unknown, key: string, problems: string[], what = 'fol
     return [];
   }
   return value.map((v: string) => v.trim());
+}
+
+/** A JSON boolean; anything else (the string "false" included) is a problem naming the key, and the fallback holds. */
+function flag(value: unknown, fallback: boolean, key: string, problems: string[]): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    problems.push(`${key} must be true or false without quotes, got ${JSON.stringify(value)}`);
+    return fallback;
+  }
+  return value;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, key: string, problems: string[]): T {

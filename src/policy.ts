@@ -11,7 +11,10 @@
 export type DmPolicy = 'open' | 'allowlist' | 'pairing' | 'disabled';
 export type GroupPolicy = 'open' | 'allowlist' | 'disabled';
 
-/** `groups.<openConversationId>`: settings for one group. */
+/**
+ * `groups.<openConversationId>`: settings for one group; the entry alone lists the group under `groupPolicy:
+ * "allowlist"` (OpenClaw's meaning of a `groups` key). `groups."*"`: every group, and defaults for the others.
+ */
 export interface GroupOverride {
   /** false: the robot stays silent in this group whatever `groupPolicy` says. */
   enabled?: boolean;
@@ -71,7 +74,11 @@ export type AccessDecision =
 export function decideAccess(policy: AccessPolicy, req: AccessRequest): AccessDecision {
   const senderKey = req.senderStaffId ?? req.senderId;
   if (req.isGroup) {
-    const group = policy.groups[req.conversationId];
+    // As in OpenClaw (docs/channels/groups.md "Group allowlists", group-messages.md): the keys of `groups` are a group
+    // allowlist, and `groups."*"` admits every group while giving the defaults a group's own entry overrides.
+    const own = policy.groups[req.conversationId];
+    const wildcard = policy.groups['*'];
+    const group = own || wildcard ? { ...wildcard, ...own } : undefined;
     if (!req.mentionsBot && (group?.requireMention ?? policy.requireMention)) return { kind: 'ignore' };
     if (group?.enabled === false) return { kind: 'refuse', reason: 'group-disabled', fixKey: `groups.${req.conversationId}.enabled`, fixValue: 'true' };
     if (policy.groupPolicy === 'disabled') return { kind: 'refuse', reason: 'group-disabled', fixKey: 'groupPolicy', fixValue: '' };

@@ -120,3 +120,45 @@ describe('access policy resolution', () => {
     ]);
   });
 });
+
+describe('a value of the wrong type is a problem naming its key, never silently dropped', () => {
+  const resolve = (extra: Record<string, unknown>) =>
+    resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec', ...extra } } } as HostConfig, 'default', {}, { pairing: true });
+
+  test('groups.<cid>.enabled: "false" (a string) is an error, and the group is not opened by it', () => {
+    const a = resolve({ groups: { cidA: { enabled: 'false' } } });
+    expect(a.problems).toEqual(['channels.dingtalk-ai.groups.cidA.enabled must be true or false without quotes, got "false"']);
+    expect(a.access.groups.cidA).toEqual({ enabled: false });
+    expect(() => assertUsable(a)).toThrow(ConfigError);
+  });
+
+  test.each([
+    [{ requireMention: 'false' }, 'channels.dingtalk-ai.requireMention must be true or false without quotes, got "false"'],
+    [{ groups: { cidA: { requireMention: 'no' } } }, 'channels.dingtalk-ai.groups.cidA.requireMention must be true or false without quotes, got "no"'],
+    [{ enabled: 'false' }, 'channels.dingtalk-ai.enabled must be true or false without quotes, got "false"'],
+    [{ enableMediaUpload: 0 }, 'channels.dingtalk-ai.enableMediaUpload must be true or false without quotes, got 0'],
+    [{ debug: 'true' }, 'channels.dingtalk-ai.debug must be true or false without quotes, got "true"'],
+    [{ systemPrompt: 42 }, 'channels.dingtalk-ai.systemPrompt must be a string (in quotes), got 42'],
+    [{ groups: { cidA: { systemPrompt: ['be brief'] } } }, 'channels.dingtalk-ai.groups.cidA.systemPrompt must be a string (in quotes), got ["be brief"]'],
+    [{ refusalMessage: false }, 'channels.dingtalk-ai.refusalMessage must be a string (in quotes), got false'],
+    [{ clientSecret: 123456 }, 'channels.dingtalk-ai.clientSecret must be a string (in quotes), got 123456'],
+  ])('%j', (extra, problem) => {
+    expect(resolve(extra).problems).toContain(problem);
+  });
+
+  test('allowFrom with numbers: quote ids as strings; one beyond 2^53 is said to be corrupted already', () => {
+    // 123456789012345678 is not a safe integer: JSON.parse already turned it into 123456789012345680.
+    const a = resolve({ allowFrom: [JSON.parse('123456789012345678'), 42] });
+    expect(a.problems).toEqual([
+      'channels.dingtalk-ai.allowFrom has numbers (123456789012345680, 42): write every id as a string in quotes, e.g. "0123456789"; 123456789012345680 is beyond 2^53, so JSON already changed its last digits: copy the id again from DingTalk',
+    ]);
+    expect(a.access.allowFrom).toEqual([]);
+    expect(resolve({ groups: { cidA: { allowFrom: [7] } } }).problems).toEqual(['channels.dingtalk-ai.groups.cidA.allowFrom has numbers (7): write every id as a string in quotes, e.g. "0123456789"']);
+  });
+
+  test('groups."*" is every group (OpenClaw’s meaning), not a literal id: no problem', () => {
+    const a = resolve({ groups: { '*': { requireMention: false } } });
+    expect(a.problems).toEqual([]);
+    expect(a.access.groups['*']).toEqual({ requireMention: false });
+  });
+});

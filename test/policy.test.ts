@@ -60,6 +60,12 @@ describe('group messages: groupPolicy × group lists × mention', () => {
     ['open', { requireMention: false }, group({ mentionsBot: false }), { kind: 'allow' }],
     ['open', { requireMention: false, groups: { [GROUP]: { requireMention: true } } }, group({ mentionsBot: false }), { kind: 'ignore' }],
     ['allowlist', { groups: { [GROUP]: { systemPrompt: 'Answer in haiku.' } } }, group(), { kind: 'allow', systemPrompt: 'Answer in haiku.' }],
+    // groups."*" (OpenClaw's meaning): every group, with defaults a group's own entry overrides.
+    ['allowlist', { groups: { '*': { requireMention: false } } }, group({ conversationId: 'cidOTHER==', mentionsBot: false }), { kind: 'allow' }],
+    ['allowlist', { groups: { '*': { requireMention: false }, [GROUP]: { requireMention: true } } }, group({ mentionsBot: false }), { kind: 'ignore' }],
+    ['allowlist', { groups: { '*': { enabled: false } } }, group(), { kind: 'refuse', reason: 'group-disabled', fixKey: `groups.${GROUP}.enabled`, fixValue: 'true' }],
+    ['allowlist', { groups: { '*': { enabled: false }, [GROUP]: { enabled: true } } }, group(), { kind: 'allow' }],
+    ['allowlist', { groups: { '*': { allowFrom: ['user002'] } } }, group(), { kind: 'refuse', reason: 'sender-not-allowed-in-group', fixKey: `groups.${GROUP}.allowFrom`, fixValue: STAFF }],
   ] as const)('groupPolicy %s with %j → %#', (groupPolicy, extra, req, expected) => {
     expect(decideAccess(policy({ groupPolicy, ...(extra as Partial<AccessPolicy>) }), req)).toEqual(expected);
   });

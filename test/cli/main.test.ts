@@ -170,6 +170,19 @@ describe('dingtalk-connector doctor', () => {
     expect(out.every((l, i) => i === 0 || i === out.length - 1 || /^[✓✗!-] [1-5]\. /.test(l))).toBe(true);
   });
 
+  test('--host-config resolves as the host does: the host offers DM pairing, so "pairing" is valid and the default in force', async () => {
+    gw.respond = () => ({ kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.' } } });
+    const section = { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: gw.url, apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase };
+    for (const [file, extra] of [['clawdbot.json', { dmPolicy: 'pairing' }], ['openclaw.json', {}]] as const) {
+      const hostFile = join(dir, file);
+      await writeFile(hostFile, JSON.stringify({ gateway: { auth: { token: 'gw-token' } }, agents: { defaults: { model: 'mock/m' } }, channels: { 'dingtalk-ai': { ...section, ...extra } } }));
+      const { io, out } = capture();
+      expect(await main(['doctor', '--host-config', hostFile], io), out.join('\n')).toBe(0);
+      expect(out).toContain('✓ 1. config: account "default" resolves with no problems');
+      expect(out.find((l) => l.startsWith('! 4. access'))).toContain('dmPolicy "pairing"');
+    }
+  });
+
   test('standalone config from the environment, all fine: exit 0', async () => {
     gw.respond = () => ({ kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.' } } });
     const file = join(dir, 'doctor.json');
