@@ -23,7 +23,7 @@ import { DingTalkApiError, DingTalkNetworkError } from './dingtalk/errors.ts';
 import { proxyFor } from './dingtalk/proxy.ts';
 import type { HostFlavor } from './host.ts';
 import { createLogger, errorMessage, registerSecret } from './log.ts';
-import { statusKind } from './reply/gateway.ts';
+import { gatewayErrorDetail, networkCode, statusKind } from './reply/gateway.ts';
 import { requestStreamTicket } from './stream.ts';
 import type { ObservedArea, Observation } from './observed.ts';
 import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
@@ -184,7 +184,7 @@ async function gatewayChecks(opts: DoctorOptions, timeoutMs: number): Promise<Do
     return [...out, modelCheck(opts, 'skip')];
   }
   const body = await res.text().catch(() => '');
-  const detail = errorDetail(body);
+  const detail = gatewayErrorDetail(body);
   const status = res.status;
   if (status === 401 || status === 403) {
     const which = gw.credentialFrom === 'none' ? 'the request carried no token or password' : `the credential from ${gw.credentialFrom} was refused`;
@@ -289,26 +289,6 @@ function host(url: string): string {
   }
 }
 
-function networkCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let i = 0; i < 5 && e; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function errorDetail(text: string): string | undefined {
-  try {
-    const body = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-    const msg = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message);
-    if (msg) return msg.slice(0, 300);
-  } catch {
-    // not JSON
-  }
-  return text.trim().slice(0, 300) || undefined;
-}
 
 /** Did any check fail? (`steps` limits which steps count.) */
 export function doctorFailed(checks: DoctorCheck[], steps: number[] = [1, 2, 3, 4, 5]): boolean {

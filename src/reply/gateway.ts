@@ -105,7 +105,7 @@ export class GatewayEngine implements ReplyEngine {
     for (const h of this.opts.sessionHeaders) headers[h] = req.sessionKey;
     const res = await this.fetchImpl(this.opts.url, { method: 'POST', headers, body: JSON.stringify(body), signal });
     if (res.ok) return res;
-    const detail = await errorDetail(res);
+    const detail = gatewayErrorDetail(await res.text().catch(() => ''));
     throw new ReplyError(statusKind(res.status, detail, this.opts.url), `gateway answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`, { status: res.status, detail });
   }
 }
@@ -152,23 +152,26 @@ function parseEvent(event: string, data: string): { delta: string | undefined; f
   return { delta: typeof delta === 'string' && delta.length > 0 ? delta : undefined, finished: !!choice?.finish_reason };
 }
 
-async function errorDetail(res: Response): Promise<string | undefined> {
-  const text = await res.text().catch(() => '');
+/**
+ * The gateway's own error message from a response body: `error.message`, `error` or `message` of a JSON body, else the
+ * trimmed text; at most 300 characters. For logs and the doctor only, never for chat members (it may echo secrets).
+ */
+export function gatewayErrorDetail(body: string): string | undefined {
   try {
-    const body = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-    const msg = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message);
+    const parsed = JSON.parse(body) as { error?: { message?: string } | string; message?: string };
+    const msg = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
     if (msg) return msg.slice(0, 300);
   } catch {
     // not JSON
   }
-  return text.trim().slice(0, 300) || undefined;
+  return body.trim().slice(0, 300) || undefined;
 }
 
 function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: string): unknown {
   if (err instanceof ReplyError) return err;
   if (idle.timedOut) return new ReplyError('timeout', `gateway sent nothing for ${Math.round(idle.timeoutMs / 1000)} s`);
   if (outer.aborted) return err;
-  const code = causeCode(err);
+  const code = networkCode(err);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') {
     // detail is the cause alone: the user text already says the gateway could not be reached, and names no address.
     return new ReplyError('unreachable', `gateway at ${new URL(url).host} unreachable (${code})`, { cause: err, detail: code });
@@ -179,11 +182,12 @@ function toReplyError(err: unknown, idle: IdleTimer, outer: AbortSignal, url: st
   return new ReplyError(broken ? 'cut' : 'failed', `gateway request failed: ${reason}`, { cause: err, detail: reason });
 }
 
-function causeCode(err: unknown): string | undefined {
+/** The first system or undici code (ECONNREFUSED, UND_ERR_SOCKET, …) on an error or its causes, for logs and failure kinds. */
+export function networkCode(err: unknown): string | undefined {
   let e: unknown = err;
-  for (let i = 0; i < 4 && e; i++) {
+  for (let i = 0; i < 5 && e; i++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
+    if (typeof code === 'string' && /^(E[A-Z_]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
