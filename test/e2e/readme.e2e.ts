@@ -157,6 +157,8 @@ for (const name of HOSTS) {
         expect(cli).toBe(name);
         const approved = await host.cli(approveArgs, { timeoutMs: 120_000 });
         expect(approved.code, `${command}\n${approved.stdout}\n${approved.stderr}`).toBe(0);
+        const connsBefore = fake.conns.length;
+        if (await host.reviveIfExited(15_000)) await fake.waitFor(() => fake.conns.length > connsBefore && fake.openConnections() > 0, { timeoutMs: 120_000 });
         const { card } = await ask();
         expect(card?.flowStatusHistory.at(-1)).toBe('3');
         expect(card!.streams.msgContent!.content.trim()).toBe('MOCK_ANSWER: hello from the README test');

@@ -244,6 +244,23 @@ export class HostInstance {
     throw new Error(`${this.spec.name} gateway not healthy within ${timeoutMs} ms\n${this.logTail()}`);
   }
 
+  /**
+   * Some host changes end the gateway process and leave starting it again to a supervisor (systemd, launchd): seen with
+   * OpenClaw 2026.9.6 applying `pairing approve` as a config reload under load ("draining for restart", then exit 0).
+   * Waits `settleMs` for such an exit and, when it happened, does what the supervisor would. True when it restarted.
+   */
+  async reviveIfExited(settleMs: number): Promise<boolean> {
+    const child = this.child;
+    if (!child || !this.exited) return false;
+    const outcome = await Promise.race([this.exited, sleep(settleMs).then(() => 'running' as const)]);
+    if (outcome === 'running') return false;
+    this.child = undefined;
+    untrackGroup(child.pid);
+    await this.startGateway(this.gatewayPort);
+    await this.waitForHealth(240_000);
+    return true;
+  }
+
   /** SIGTERM to the whole process group, SIGKILL after a grace period; resolves when the group is gone. */
   async stopGateway(graceMs = 10_000): Promise<void> {
     const child = this.child;

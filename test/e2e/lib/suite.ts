@@ -335,6 +335,8 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(await ctx.mock.requestsFor(question)).toEqual([]);
       const approved = await ctx.host.cli(['pairing', 'approve', CHANNEL, code!], { timeoutMs: 120_000 });
       expect(approved.code, `pairing approve failed\nstdout: ${approved.stdout}\nstderr: ${approved.stderr}`).toBe(0);
+      const connsBefore = ctx.fake.conns.length;
+      if (await ctx.host.reviveIfExited(15_000)) await ctx.waitForNewConnection(connsBefore);
       const { card } = await ctx.dm(stranger(question));
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
       expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
