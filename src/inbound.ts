@@ -22,6 +22,7 @@
  *   a forwarded chat history is `chatRecord` with `content.summary/title` and sometimes the messages in
  *   `content.chatRecord` (array or JSON string; open-dingtalk/dingtalk-stream-sdk-python#73, QwenLM/qwen-code#9339).
  */
+import { inlineName } from './prompt-escape.ts';
 
 export type MediaKind = 'picture' | 'audio' | 'video' | 'file';
 
@@ -456,9 +457,11 @@ function chatRecordText(c: Json): string | undefined {
     const idSender = str(e.senderStaffId) ?? str(e.senderId);
     const sender = str(e.senderNick) ?? str(e.senderName) ?? str(e.sender) ?? (summaryNames.length === list.length ? summaryNames[i] : undefined) ?? (idSender && !idSender.startsWith('$:') ? idSender : '某人');
     const at = num(e.createAt) ?? num(e.createdAt) ?? num(e.sendTime) ?? num(Number(e.createAt ?? e.sendTime ?? NaN));
+    // One entry = one `sender (time): text` line (entryText is one line; the sender is made one line without
+    // colons), so an entry cannot pose as another entry or as the plugin's framing (src/prompt-escape.ts).
     const body = entryText(e);
     if (!body) continue;
-    const line = `${sender}${at ? ` (${formatTime(at)})` : ''}: ${body}`;
+    const line = `${inlineName(sender).replace(/[:：]/g, ' ').trim() || '某人'}${at ? ` (${formatTime(at)})` : ''}: ${body}`;
     const room = CHAT_RECORD_MAX_CHARS - size;
     lines.push(line.length > room ? `${line.slice(0, room)}…` : line);
     size += line.length;

@@ -1,10 +1,22 @@
 /**
  * What the agent is told the user said: the quoted message, a shared card or forwarded chat history,
  * the user's own text and media in the order written, and who was @-mentioned when DingTalk left out
- * the names. In a group the sender's name goes first (several people share the session).
+ * the names. The same text goes to both engines (gateway `messages[].content`, runtime `Body`).
+ *
+ * Framing the user cannot forge (src/prompt-escape.ts):
+ * - The plugin's own framing is only header lines starting with `[` (`[用户引用了…：]`, `[用户发送了…]`) and
+ *   quoted content lines starting with `> `. Every line of user-supplied text (own words, shared card or chat
+ *   history) that starts with `[`, `【`, `>`, `＞` or `\` gets a leading `\`, so it cannot pose as a quote
+ *   header or extend a quote; quoted text is always prefixed `> ` line by line.
+ * - In a group the sender is named by a header line built from the message's sender fields
+ *   (`[张三 说：]`, senderNick flattened to one line, else senderStaffId), and lines of the user's own words that
+ *   start like a speaker label (`张总: …`) are escaped too, so no line can pose as another member speaking.
+ * - Names inside headers (file names, the sender) are one line without brackets.
+ * Escaping costs one character per affected line; ordinary text passes unchanged.
  */
 import type { InboundMessage } from './inbound.ts';
 import { mediaName } from './media/inbound.ts';
+import { escapeUserText, inlineName } from './prompt-escape.ts';
 import { text, type Lang } from './texts.ts';
 
 /**
@@ -34,7 +46,7 @@ export function userPrompt(msg: InboundMessage, lang: Lang, mediaPrompts: Array<
 
   if (msg.shared) {
     const card = msg.shared.kind === 'card';
-    if (msg.shared.text) parts.push(text(card ? 'sharedCard' : 'sharedChatRecord', lang), msg.shared.text);
+    if (msg.shared.text) parts.push(text(card ? 'sharedCard' : 'sharedChatRecord', lang), escapeUserText(msg.shared.text));
     else parts.push(text(card ? 'sharedCardEmpty' : 'sharedChatRecordEmpty', lang));
   }
 
@@ -42,7 +54,7 @@ export function userPrompt(msg: InboundMessage, lang: Lang, mediaPrompts: Array<
   // Without a body (hand-made messages), own media first, then the text.
   const ordered = msg.body ?? [...msg.media.flatMap((m, i) => (m.quoted ? [] : [{ media: i }])), { text: msg.text }];
   for (const p of ordered) {
-    const line = 'text' in p ? p.text.trim() : mediaLine(p.media);
+    const line = 'text' in p ? escapeUserText(p.text.trim(), msg.isGroup) : mediaLine(p.media);
     if (line) body.push(line);
   }
   parts.push(...body);
@@ -52,7 +64,8 @@ export function userPrompt(msg: InboundMessage, lang: Lang, mediaPrompts: Array<
     parts.push(text('mentionsWithoutNames', lang, { count: msg.mentions.length, ids }));
   }
 
-  if (parts.length === 0) parts.push(text('unsupportedMessage', lang, { type: msg.msgtype }));
-  const prompt = parts.join('\n');
-  return msg.isGroup && msg.senderNick ? `${msg.senderNick}: ${prompt}` : prompt;
+  if (parts.length === 0) parts.push(text('unsupportedMessage', lang, { type: inlineName(msg.msgtype) }));
+  const sender = msg.isGroup ? inlineName(msg.senderNick ?? '') || msg.senderStaffId : undefined;
+  if (sender) parts.unshift(text('groupSender', lang, { name: sender }));
+  return parts.join('\n');
 }

@@ -67,6 +67,7 @@ const TEXTS = {
   quotedMediaPlaceholder: { zh: '[用户引用的较早消息中的{what}（见附带的图片；不是用户这次发送的）]', en: '[{what} from the earlier message the user quoted (attached; not sent by the user now)]' },
   quotedMediaSaved: { zh: '[用户引用的较早消息中的{what}（不是用户这次发送的），已保存到 {path}]', en: '[{what} from the earlier message the user quoted (not sent by the user now), saved at {path}]' },
   quotedMediaNotSeen: { zh: '[用户引用的较早消息中的{what}，未能下载（{reason}）]', en: '[{what} from the earlier message the user quoted could not be downloaded ({reason})]' },
+  groupSender: { zh: '[{name} 说：]', en: '[{name} says:]' },
   quoteOfRobot: { zh: '你（机器人）之前的一条回答', en: 'your (the robot’s) earlier answer' },
   quoteOfEarlier: { zh: '一条较早的消息', en: 'an earlier message' },
   quoteHeader: { zh: '[用户引用了{what}：]', en: '[The user quoted {what}:]' },

@@ -11,6 +11,7 @@ import { messageFileDownloadUrl } from '../dingtalk/endpoints.ts';
 import { DingTalkApiError } from '../dingtalk/errors.ts';
 import type { InboundMessage, MediaKind, MediaRef } from '../inbound.ts';
 import { errorMessage, type Logger } from '../log.ts';
+import { inlineName } from '../prompt-escape.ts';
 import type { ReplyImage } from '../reply/engine.ts';
 import { text, type Lang } from '../texts.ts';
 import { extensionFor, imageMime, sniff } from './sniff.ts';
@@ -45,7 +46,8 @@ const NAMES: Record<MediaKind, Record<Lang, string>> = {
 };
 
 export function mediaName(ref: MediaRef, lang: Lang): string {
-  return NAMES[ref.kind][lang] + (ref.fileName ? `「${ref.fileName}」` : '');
+  const name = ref.fileName ? inlineName(ref.fileName) : '';
+  return NAMES[ref.kind][lang] + (name ? `「${name}」` : '');
 }
 
 /**
