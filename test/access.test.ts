@@ -70,7 +70,7 @@ describe('refused senders', () => {
     });
     await h.send(h.fake.msg.text('报销怎么走', { group: true, conversationId: 'cidGRP001==', senderStaffId: 'user001', senderNick: '张三' }));
     expect(h.gw.requests).toHaveLength(1);
-    expect(lastUserText(h.gw.requests[0]!)).toBe('张三: 报销怎么走');
+    expect(lastUserText(h.gw.requests[0]!)).toBe('[张三 说：]\n报销怎么走');
     // The group's own system prompt comes last.
     const system = h.gw.requests[0]!.body.messages!.filter((m) => m.role === 'system').map((m) => m.content);
     expect(system.at(-1)).toBe('只谈财务。');
@@ -89,7 +89,7 @@ describe('refused senders', () => {
       h.fake.msg.text('大家好', { group: true, conversationId: 'cidGRP001==', atBot: false }),
       h.fake.msg.text('大家好', { group: true, conversationId: 'cidOPEN==', atBot: false }),
     );
-    expect(h.gw.requests.map(lastUserText)).toEqual(['张三: 大家好']);
+    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 说：]\n大家好']);
     expect(h.fake.cardList().map((c) => c.deliveries[0]!.spaceId)).toEqual(['cidOPEN==']);
     expect(h.fake.sent).toEqual([]);
     expect(h.logs.some((l) => l.includes('refused'))).toBe(false);
@@ -149,10 +149,10 @@ describe('DM pairing through the host', () => {
     // Asking again within the code's hour sends nothing new.
     await sendThenSettle(h, h.fake.msg.text('在吗', { senderStaffId: 'user002' }), h.fake.msg.text('hi', { group: true }));
     expect(h.fake.sent.filter((s) => s.channel === 'sessionWebhook' && !s.body.at)).toHaveLength(1);
-    expect(h.gw.requests.map(lastUserText)).toEqual(['张三: hi']);
+    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 说：]\nhi']);
 
     p.approved.push('user002');
     await h.send(h.fake.msg.text('现在可以了吗', { senderStaffId: 'user002' }));
-    expect(h.gw.requests.map(lastUserText)).toEqual(['张三: hi', '现在可以了吗']);
+    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 说：]\nhi', '现在可以了吗']);
   });
 });
