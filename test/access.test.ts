@@ -149,10 +149,10 @@ describe('DM pairing through the host', () => {
     // Asking again within the code's hour sends nothing new.
     await sendThenSettle(h, h.fake.msg.text('在吗', { senderStaffId: 'user002' }), h.fake.msg.text('hi', { group: true }));
     expect(h.fake.sent.filter((s) => s.channel === 'sessionWebhook' && !s.body.at)).toHaveLength(1);
-    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 说：]\nhi']);
+    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 says:]\nhi']);
 
     p.approved.push('user002');
     await h.send(h.fake.msg.text('现在可以了吗', { senderStaffId: 'user002' }));
-    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 说：]\nhi', '现在可以了吗']);
+    expect(h.gw.requests.map(lastUserText)).toEqual(['[张三 says:]\nhi', '现在可以了吗']);
   });
 });

@@ -113,7 +113,7 @@ describe('the asker is @-mentioned in group answers', () => {
     await h.send(h.fake.msg.text('hi', { group: true, senderStaffId: 'u9', senderNick: '李四', extra: { sessionWebhookExpiredTime: Date.now() - 60_000 } }));
     const [sent] = h.fake.sent;
     expect(sent).toMatchObject({ channel: 'group', target: 'cidGRP001==', msgtype: 'sampleMarkdown' });
-    expect(sent!.body.text).toBe('Echo: [李四 说：]\nhi\n\n@李四');
+    expect(sent!.body.text).toBe('Echo: [李四 says:]\nhi\n\n@李四');
   });
 });
 

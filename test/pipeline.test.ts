@@ -77,7 +77,7 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     await h.send(h.fake.msg.text('帮我总结一下', { group: true, conversationId: 'cidGRP001==', senderNick: '李四' }));
     const [card] = h.fake.cardList();
     expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: 'cidGRP001==', robotCode: 'dingAPPKEY' });
-    expect(lastUserText(h.gw.requests[0]!)).toBe('李四: 帮我总结一下');
+    expect(lastUserText(h.gw.requests[0]!)).toBe('[李四 说：]\n帮我总结一下');
     expect(h.gw.requests[0]!.body.user).toMatch(/^dingtalk-ai:default:group:cidGRP001==:/);
   });
 
