@@ -14,7 +14,8 @@
  *   before table for DingTalk markdown rendering"; OCC ensureTableBlankLines) or when rows lack cells/pipes.
  * - HTML is not rendered in markdown messages (not in the subset) and is stripped by CowAgent for cards.
  *
- * So: tables stay tables, rebuilt with a blank line around them, pipes at both ends and every row the width of
+ * So: HTML comments and <script>/<style> elements are dropped with their content (they would show as text, or
+ * carry notes never meant for the user); tables stay tables, rebuilt with a blank line around them, pipes at both ends and every row the width of
  * the header; HTML becomes markdown (<br>, <b>, <i>, <code>, <a>) or its text; task-list boxes become ☐/☑;
  * nested list items are indented 4 spaces per level (2-space nesting under `1.` is not nesting in CommonMark
  * and renders flat); an unclosed code fence is closed so a streamed answer never swallows the rest.
@@ -34,6 +35,16 @@ export function normalizeMarkdown(text: string): string {
     if (fence) {
       out.push(line);
       if (f && f[1]![0] === fence[0] && f[1]!.length >= fence.length && line.trim() === f[1]) fence = undefined;
+      continue;
+    }
+    // A comment or <script>/<style> element open on this line swallows lines up to its end (or the text's end).
+    const hidden = dropHidden(line);
+    if (hidden !== line) {
+      let j = i;
+      let joined = hidden;
+      while (joined === undefined && ++j < lines.length) joined = dropHidden(lines.slice(i, j + 1).join('\n'));
+      lines.splice(i, j - i + 1, ...(joined ?? dropHidden(lines.slice(i).join('\n'), true)!).split('\n'));
+      i--;
       continue;
     }
     if (f) {
@@ -134,6 +145,30 @@ function renderTable(rows: string[], separator: string): string[] {
 
 // ---- HTML ----
 
+const HIDDEN = /<!--[\s\S]*?-->|<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi;
+const HIDDEN_OPEN = /<!--|<(?:script|style)\b/i;
+
+/**
+ * The text without comments and script/style elements (inline code untouched); undefined when one opens and does
+ * not close, unless `toEnd`: then it runs to the end of the text, as in HTML.
+ */
+function dropHidden(s: string, toEnd = false): string | undefined {
+  if (!HIDDEN_OPEN.test(s)) return s;
+  const parts = s.split(/(`+[^`\n]*`+)/);
+  for (let k = 0; k < parts.length; k += 2) {
+    const part = parts[k]!.replace(HIDDEN, '');
+    const open = HIDDEN_OPEN.exec(part);
+    if (!open) {
+      parts[k] = part;
+      continue;
+    }
+    if (!toEnd) return undefined;
+    parts[k] = part.slice(0, open.index);
+    return parts.slice(0, k + 1).join('');
+  }
+  return parts.join('');
+}
+
 /** Inline HTML → markdown, or its text. Inline code spans are left alone. */
 function html(line: string): string {
   if (!/<\/?[a-zA-Z][^>]*>/.test(line)) return line;
@@ -150,7 +185,10 @@ function htmlToMarkdown(s: string, inTable: boolean): string {
     .replace(/<(i|em)>([\s\S]*?)<\/\1>/gi, '*$2*')
     .replace(/<code>([\s\S]*?)<\/code>/gi, '`$1`')
     .replace(/<a\s[^>]*href="([^"]+)"[^>]*>([\s\S]*?)<\/a>/gi, '[$2]($1)')
-    .replace(/<img\s[^>]*src="([^"]+)"[^>]*?(?:alt="([^"]*)")?[^>]*\/?>/gi, '![$2]($1)')
+    .replace(/<img\s[^>]*>/gi, (tag) => {
+      const src = attr(tag, 'src');
+      return src ? `![${attr(tag, 'alt') ?? ''}](${src})` : attr(tag, 'alt') ?? '';
+    })
     .replace(/<\/?(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)\b[^>]*>/gi, '');
 }
 
@@ -183,4 +221,10 @@ export function markdownStateAt(text: string): { fence?: { opener: string; marke
     }
   }
   return { fence, tableHeader };
+}
+
+/** An attribute's value in a tag: double, single or unquoted. */
+function attr(tag: string, name: string): string | undefined {
+  const m = new RegExp(String.raw`\s${name}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))`, 'i').exec(tag);
+  return m ? (m[1] ?? m[2] ?? m[3]) : undefined;
 }

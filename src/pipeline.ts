@@ -19,9 +19,9 @@ import type { AppBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
 import { commandText, parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia } from './media/inbound.ts';
-import { prepareAnswerMedia, sendAnswerFiles } from './media/outbound.ts';
+import { prepareAnswerMedia, sendAnswerFiles, type PreparedAnswer } from './media/outbound.ts';
 import { normalizeMarkdown } from './markdown.ts';
-import { maskLocalImages } from './media/refs.ts';
+import { dropCutReference, maskLocalMedia } from './media/refs.ts';
 import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { KeyedQueue } from './queue.ts';
@@ -136,10 +136,15 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir, imagesAsContent: deps.media.imagesAsContent })
     : { prompts: [], images: [], notices: [] };
   const withNotices = (body: string) => [...inbound.notices, body].join('\n\n');
-  const pending = text('mediaPending', lang);
-  // Every answer text DingTalk shows passes here: markdown made renderable (src/markdown.ts); while streaming,
-  // local images masked until they are uploaded.
-  const shown = (t: string, final = false) => normalizeMarkdown(!final && account.enableMediaUpload ? maskLocalImages(t, pending) : t);
+  const [pendingImage, pendingFile] = [text('mediaPending', lang), text('mediaFilePending', lang)];
+  // Every answer text DingTalk shows passes here: markdown made renderable first (src/markdown.ts: HTML images
+  // become markdown ones), then, while streaming, local media hidden (no host path, no MEDIA: line) …
+  const shown = (t: string) => (account.enableMediaUpload ? maskLocalMedia(normalizeMarkdown(t), pendingImage, pendingFile) : normalizeMarkdown(t));
+  // … and at the end, complete or cut short, local media checked, uploaded and rewritten (src/media/outbound.ts).
+  const withMedia = async (t: string): Promise<PreparedAnswer> => {
+    const md = normalizeMarkdown(dropCutReference(t));
+    return account.enableMediaUpload ? prepareAnswerMedia(md, { client, policy: deps.media.policy, log, lang }) : { text: md, files: [] };
+  };
 
   let answerText = '';
   // The whole answer's deadline: an engine kept busy by keep-alives or a stuck tool cannot hold the conversation forever.
@@ -162,10 +167,12 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   } catch (err) {
     if (running.stopped && !deps.signal.aborted) {
       // Keep what the user already saw and say it stopped; the card ends finished, not failed.
-      const soFar = shown(answerText).trim();
-      const message = withNotices(soFar ? `${soFar}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
+      const soFar = await withMedia(answerText);
+      const body = soFar.text.trim();
+      const message = withNotices(body ? `${body}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
       await finishAnswer(deps, msg, card, message, false, lang);
+      await sendFiles(deps, msg, soFar, lang);
       return;
     }
     // What the user already saw stays; one fixed note under it says what happened (detail only in the log).
@@ -174,21 +181,24 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     const detail = err instanceof ReplyError && err.detail ? ` (upstream said: ${err.detail})` : '';
     log.warn(`message ${msg.msgId}: [ref ${ref}] ${answerText.trim() ? 'answer cut short' : 'no answer'} from ${deps.engine.name} (${cause}): ${errorMessage(err)}${detail}`);
     const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
-    const message = withNotices(answerText.trim() ? `${shown(answerText).trimEnd()}\n\n${note}` : note);
+    const soFar = await withMedia(answerText);
+    const message = withNotices(soFar.text.trim() ? `${soFar.text.trimEnd()}\n\n${note}` : note);
     await finishAnswer(deps, msg, card, message, true, lang);
+    await sendFiles(deps, msg, soFar, lang);
     return;
   } finally {
     running.end();
   }
 
-  const answer = answerText.trim() ? answerText : text('emptyAnswer', lang);
-  const prepared = account.enableMediaUpload
-    ? await prepareAnswerMedia(answer, { client, policy: deps.media.policy, log, lang })
-    : { text: answer, files: [] };
-  const finalText = withNotices(shown(prepared.text, true));
-  await finishAnswer(deps, msg, card, finalText, false, lang);
-  if (prepared.files.length === 0) return;
-  const failed = await sendAnswerFiles(client, targetOf(msg), prepared.files, log);
+  const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang));
+  await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang);
+  await sendFiles(deps, msg, prepared, lang);
+}
+
+/** Files the answer names go out after the card, each as its own message; none once the account is stopping. */
+async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: PreparedAnswer, lang: Lang): Promise<void> {
+  if (prepared.files.length === 0 || deps.signal.aborted) return;
+  const failed = await sendAnswerFiles(deps.client, targetOf(msg), prepared.files, deps.log);
   for (const name of failed) await deliver(deps, msg, text('mediaFileSendFailed', lang, { name }));
 }
 

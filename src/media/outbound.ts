@@ -89,7 +89,7 @@ async function upload(path: string, deps: OutboundMediaDeps): Promise<Outcome> {
   if (!checked.ok) {
     // Paths named in prose that do not exist are common and harmless: debug only.
     if (checked.reason === 'not-found') deps.log.debug(`media: ${checked.detail}`);
-    else deps.log.warn(`media: refused ${path}: ${checked.reason}: ${checked.detail}`);
+    else deps.log.warn(`media: refused ${path}: ${checked.reason}: ${checked.detail}${checked.reason === 'outside-roots' ? '; to allow it, add its folder to channels.dingtalk-ai.mediaRoots' : ''}`);
     return { ok: false, reason: checked.reason, fileName };
   }
   const f = checked.file;

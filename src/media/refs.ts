@@ -69,7 +69,33 @@ export function toLocalPath(raw: string, workspaceDir?: string): string | undefi
   return isAbsolute(s) ? resolve(s) : undefined;
 }
 
-/** While the answer streams, local images would render broken: show a placeholder until the final text. */
-export function maskLocalImages(text: string, placeholder: string): string {
-  return text.replace(/!\[([^\]\n]*)\]\(\s*(<[^>\n]+>|[^)\n]+?)\s*\)/g, (all, _alt: string, target: string) => (toLocalPath(target) ? placeholder : all));
+/**
+ * While the answer streams, what the media step will rewrite at the end is hidden: a local image would render
+ * broken and a `MEDIA:` line or local link would show a host path. Images become `imagePlaceholder`, `MEDIA:`
+ * lines and file URLs `filePlaceholder`, local links their label. Paths merely named in prose stay (the final
+ * text keeps them too). A reference the stream has cut in the middle (`![a](/srv/a`) is hidden as well.
+ */
+export function maskLocalMedia(text: string, imagePlaceholder: string, filePlaceholder: string): string {
+  return replaceExplicit(dropCutReference(text, imagePlaceholder), (ref, original) =>
+    original.startsWith('!') ? imagePlaceholder : ref.label !== undefined ? ref.label : filePlaceholder,
+  );
+}
+
+/**
+ * An answer cut short (stop, failure) may end inside a markdown image or link whose target is incomplete: no
+ * media step can resolve it, so it becomes its label (an image: `imagePlaceholder`, '' for none).
+ */
+export function dropCutReference(text: string, imagePlaceholder = ''): string {
+  return text.replace(/(!?)\[([^\]\n]*)\]\((?:[^)\n]*)$/, (_all, bang: string, label: string) => (bang ? imagePlaceholder : label));
+}
+
+function replaceExplicit(text: string, replace: (ref: MediaReference, original: string) => string): string {
+  let out = '';
+  let at = 0;
+  for (const ref of findMediaReferences(text)) {
+    if (!ref.explicit) continue;
+    out += text.slice(at, ref.start) + replace(ref, text.slice(ref.start, ref.end));
+    at = ref.end;
+  }
+  return out + text.slice(at);
 }

@@ -64,11 +64,14 @@ describe('local media in answers', () => {
     const lines = card.streams.msgContent!.content.split('\n');
     expect(lines).toEqual([
       '⚠️ 未发送「escape.png」：这是受保护的配置或凭据文件',
-      '⚠️ 未发送「passwd」：文件不在允许发送的目录中（可在 channels.dingtalk-ai.mediaRoots 中添加）',
+      '⚠️ 未发送「passwd」：文件不在允许发送的目录中',
       '⚠️ 未发送「innocent.png」：这是受保护的配置或凭据文件',
       '⚠️ 未发送「huge.png」：超过钉钉的大小限制（20 MB）',
     ]);
     expect(h.logs.filter((l) => l.includes('media: refused'))).toHaveLength(4);
+    // The fix is the operator's: the config key is in the log, never in the chat.
+    expect(h.logs.find((l) => l.includes('media: refused /etc/passwd'))).toContain('channels.dingtalk-ai.mediaRoots');
+    expect(card.streams.msgContent!.content).not.toContain('channels.dingtalk-ai');
   });
 
   test('a pdf is uploaded as a file, sent as its own message after the card, and named in the card text', async () => {
@@ -130,6 +133,65 @@ describe('local media in answers', () => {
     expect(h.fake.media.size).toBe(0);
     expect(card.streams.msgContent!.content).toBe(answer);
     expect(h.gw.requests[0]!.body.messages!.filter((m) => m.role === 'system')).toEqual([]);
+  });
+});
+
+describe('an answer cut short still gets its media step', () => {
+  const PLACEHOLDERS = /处理中|preparing/;
+
+  test('the connection drops after an image and a MEDIA: line: the FAILED card shows the uploaded image, the file follows, no host path or placeholder stays', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-cut-'));
+    const [img, pdf] = [join(dir, 'chart.png'), join(dir, 'report.pdf')];
+    await writeFile(img, PNG);
+    await writeFile(pdf, PDF);
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: ['报告如下：\n', `![图](${img})\n`, `MEDIA: ${pdf}\n`, '还有', `![趋势](${dir}/tre`], cut: true });
+    h.fake.pushRobotMessage(h.fake.msg.text('给我报告', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => h!.fake.sent.some((s) => s.msgtype === 'sampleFile'), { timeoutMs: 8000 });
+    const card = h.fake.cardList()[0]!;
+    expect(card.flowStatusHistory.at(-1)).toBe('5');
+    const image = [...h.fake.media.values()].find((m) => m.type === 'image')!;
+    expect(image).toMatchObject({ filename: 'chart.png', sha256: sha(PNG) });
+    const final = card.streams.msgContent!.content;
+    expect(final.startsWith(`报告如下：\n![图](${image.mediaId})\n📎 report.pdf（已作为文件发送）\n还有\n\n⚠️ `)).toBe(true);
+    expect(h.fake.sent.find((s) => s.msgtype === 'sampleFile')).toMatchObject({ body: { fileName: 'report.pdf' } });
+    // Neither the final card nor any update on the way showed a host path, a MEDIA: line or a lasting placeholder.
+    for (const shown of [final, ...card.streams.msgContent!.updates.map((u) => u.content)]) {
+      expect(shown).not.toContain(dir);
+      expect(shown).not.toContain('MEDIA:');
+    }
+    expect(final).not.toMatch(PLACEHOLDERS);
+  });
+
+  test('a stop word after an image: the FINISHED card shows the uploaded image, not the placeholder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-stop-'));
+    const img = join(dir, 'chart.png');
+    await writeFile(img, PNG);
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: [`![图](${img})\n`, ...chunkText('后面还有很长的分析。'.repeat(40), 2)], delayMs: 25 });
+    h.fake.pushRobotMessage(h.fake.msg.text('画图', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => (h!.fake.cardList()[0]?.streams.msgContent?.updates.length ?? 0) >= 2);
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toMatch(PLACEHOLDERS);
+    h.fake.pushRobotMessage(h.fake.msg.text('停止', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => h!.fake.cardList()[0]!.flowStatusHistory.at(-1) === '3', { timeoutMs: 5000 });
+    const [image] = [...h.fake.media.values()];
+    const final = h.fake.cardList()[0]!.streams.msgContent!.content;
+    expect(final.startsWith(`![图](${image!.mediaId})\n后面`)).toBe(true);
+    expect(final.endsWith('\n\n⏹️ 已停止回答。')).toBe(true);
+    expect(final).not.toMatch(PLACEHOLDERS);
+    expect(final).not.toContain(dir);
+  });
+
+  test('an HTML <img> of a local file is uploaded like a markdown image, keeping its alt text; script and comments are dropped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-html-'));
+    const img = join(dir, 'chart.png');
+    await writeFile(img, PNG);
+    h = await startHarness();
+    h.gw.respond = () => ({ kind: 'stream', deltas: [`图表：<img alt="趋势" src="${img}">`, '<script>x()</script><!-- note -->'] });
+    await h.send(h.fake.msg.text('画图', { senderStaffId: 'u1' }));
+    const [image] = [...h.fake.media.values()];
+    expect(image).toMatchObject({ type: 'image', filename: 'chart.png' });
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(`图表：![趋势](${image!.mediaId})`);
   });
 });
 

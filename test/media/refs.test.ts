@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { homedir } from 'node:os';
-import { findMediaReferences, maskLocalImages } from '../../src/media/refs.ts';
+import { dropCutReference, findMediaReferences, maskLocalMedia } from '../../src/media/refs.ts';
 
 const paths = (text: string) => findMediaReferences(text, '/work/space').map((r) => r.path);
 
@@ -32,6 +32,21 @@ describe('finding local media in an answer', () => {
   });
 
   test('while streaming, local images show a placeholder instead of a broken image', () => {
-    expect(maskLocalImages('A ![x](/tmp/a.png) B ![y](https://e.com/y.png)', '⏳')).toBe('A ⏳ B ![y](https://e.com/y.png)');
+    expect(maskLocalMedia('A ![x](/tmp/a.png) B ![y](https://e.com/y.png)', '⏳', '📎')).toBe('A ⏳ B ![y](https://e.com/y.png)');
+  });
+
+  test('while streaming, no host path shows: MEDIA: lines, file URLs, local links and a cut-off image are hidden', () => {
+    const streamed = '见[报告](/srv/w/r.pdf)\nMEDIA: /etc/shadow\n或 file:///srv/w/a.csv\n![图](/srv/w/cha';
+    expect(maskLocalMedia(streamed, '⏳', '📎')).toBe('见报告\n📎\n或 📎\n⏳');
+    // A MEDIA: line still being written is hidden too.
+    expect(maskLocalMedia('好的\nMEDIA: /srv/wo', '⏳', '📎')).toBe('好的\n📎');
+    // A path merely named in prose stays, as it does in the final text.
+    expect(maskLocalMedia('已保存到 /srv/w/out.csv', '⏳', '📎')).toBe('已保存到 /srv/w/out.csv');
+  });
+
+  test('an answer cut inside a markdown link or image keeps the label, never the half-written target', () => {
+    expect(dropCutReference('见[报告](/srv/agent/wor')).toBe('见报告');
+    expect(dropCutReference('图：![趋势](/srv/agent/wor')).toBe('图：');
+    expect(dropCutReference('完整 [a](/x.pdf) 之后')).toBe('完整 [a](/x.pdf) 之后');
   });
 });
