@@ -14,6 +14,7 @@ import { EgressTrap } from './egress-trap.ts';
 import { HostInstance, hostSpec, loadHosts, type HostName } from './hosts.ts';
 import { MockLlm } from './mock-llm.ts';
 import { freePort } from './net.ts';
+import { defineRuntimeEngineSteps } from './runtime-engine.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const PLUGIN_ID = 'dingtalk-connector';
@@ -341,6 +342,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
       expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
     });
+    defineRuntimeEngineSteps(ctx, { name, installedConfig: () => installedConfig, systemPrompt: SYSTEM_PROMPT, png: PNG });
 
     ctx.step('a wrong gatewayToken: the card fails with the hint that names gatewayToken', { needs: ['install'] }, async () => {
       const since = ctx.fake.conns.length;
