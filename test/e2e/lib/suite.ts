@@ -342,6 +342,7 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
       expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
     });
+
     defineRuntimeEngineSteps(ctx, { name, installedConfig: () => installedConfig, systemPrompt: SYSTEM_PROMPT, png: PNG });
 
     ctx.step('a wrong gatewayToken: the card fails with the hint that names gatewayToken', { needs: ['install'] }, async () => {
