@@ -168,8 +168,21 @@ export function createChannel(api: PluginApi) {
   };
 }
 
+/**
+ * What the host's status shows of an account's configuration, including which engine answers and who may talk to it:
+ * with the gateway engine every sender answered acts as the gateway's owner (its token is full operator access).
+ */
 function describe(account: ResolvedAccount): AccountSnapshot {
-  return { accountId: account.accountId, name: account.name, enabled: account.enabled, configured: account.problems.length === 0 };
+  return {
+    accountId: account.accountId,
+    name: account.name,
+    enabled: account.enabled,
+    configured: account.problems.length === 0,
+    engine: account.engine,
+    dmPolicy: account.access.dmPolicy,
+    groupPolicy: account.access.groupPolicy,
+    ...(account.engine === 'gateway' ? { access: 'gateway engine: every sender answered acts as the gateway owner (operator access)' } : {}),
+  };
 }
 
 /** The host's pairing API; asked lazily like the state folder. */

@@ -71,6 +71,16 @@ describe('channel registration', () => {
     expect(ch.config.isConfigured(ch.config.resolveAccount(known, 'ops'))).toBe(true);
   });
 
+  test('the status names the engine and the access policy, and says the gateway engine is operator access', () => {
+    const ch = register({ registrationMode: 'full' });
+    const gateway = ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', dmPolicy: 'allowlist', allowFrom: ['u1'] } } } as HostConfig, 'default') });
+    expect(gateway).toMatchObject({ engine: 'gateway', dmPolicy: 'allowlist', groupPolicy: 'allowlist' });
+    expect(gateway.access).toContain('operator access');
+    const runtime = ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', engine: 'runtime' } } } as HostConfig, 'default') });
+    expect(runtime).toMatchObject({ engine: 'runtime' });
+    expect(runtime.access).toBeUndefined();
+  });
+
   test('snapshots and inspection never carry the secret', () => {
     const ch = register();
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'VERYSECRET', gatewayToken: 'GWTOKEN1' } } };
