@@ -178,9 +178,9 @@ function describe(account: ResolvedAccount): AccountSnapshot {
     name: account.name,
     enabled: account.enabled,
     configured: account.problems.length === 0,
+    // Not `dmPolicy`: both hosts would print it into the one-line status the README quotes.
     engine: account.engine,
-    dmPolicy: account.access.dmPolicy,
-    groupPolicy: account.access.groupPolicy,
+    accessPolicy: `dm ${account.access.dmPolicy}, groups ${account.access.groupPolicy}`,
     ...(account.engine === 'gateway' ? { access: 'gateway engine: every sender answered acts as the gateway owner (operator access)' } : {}),
   };
 }
