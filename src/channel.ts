@@ -16,6 +16,7 @@ import { describeInstance, runningElsewhere } from './instances.ts';
 import { monitorAccount } from './monitor.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
 import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
+import { createOutbound } from './outbound-adapter.ts';
 
 export interface AccountSnapshot {
   accountId: string;
@@ -68,6 +69,7 @@ export function createChannel(api: PluginApi) {
   const pairingOf = (accountId: string) => hostPairing(pairingApi(api), host, accountId);
   const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
   const resolve = (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support());
+  const { outbound, messaging } = createOutbound({ resolve, config: () => api.config, stateDir: () => stateDir(api), log: hostLog });
 
   return {
     id: CHANNEL_ID,
@@ -86,6 +88,9 @@ export function createChannel(api: PluginApi) {
     security: { collectWarnings: ({ account }: { account: ResolvedAccount }) => accessWarnings(account) },
     /** DM pairing: lets `<host> pairing list|approve dingtalk-ai` work (the host checks that the channel declares it). */
     pairing: PAIRING_ADAPTER,
+    /** The agent speaks first: `message send`, scheduled jobs, routed replies (src/outbound-adapter.ts). */
+    outbound,
+    messaging,
     config: {
       listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
       resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolve(cfg, accountId),

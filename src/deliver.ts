@@ -86,9 +86,10 @@ ${userText('maybeDuplicate', detectLang(msg.text))}` : text;
   // groupMessages/send has no at field (the official SDK's OrgGroupSendRequest: robotCode, openConversationId, msgKey,
   // msgParam, coolAppCode, token), so the asker cannot be notified here: their name in the text says whom it answers.
   const asker = msg.isGroup ? (msg.senderNick ?? msg.senderStaffId) : undefined;
+  // An answer's message is a final: it goes before streaming updates and outbound sends (budget.ts).
   await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text: asker ? `${body}
 
-@${asker}` : body });
+@${asker}` : body }, { priority: true });
 }
 
 /**
@@ -132,9 +133,18 @@ function hostOf(url: string): string {
   }
 }
 
-/** A notification title: the first words of the text without markdown syntax. */
-function titleOf(text: string): string {
-  const plain = text.replace(/[#>*_`~\-[\]()!]/g, ' ').replace(/\s+/g, ' ').trim();
+/**
+ * A notification title: the first words of the text as they read, without markdown syntax (images and links give
+ * their text, never a media id or URL; emphasis marks go without leaving gaps).
+ */
+export function titleOf(text: string): string {
+  const plain = text
+    .replace(/!?\[([^\]\n]*)\]\([^)\n]*\)/g, '$1')
+    .replace(/[*`]+|~~/g, '')
+    .replace(/^\s*(?:#{1,6}|>|[-+]|\d+\.)\s+/gm, '')
+    .replace(/[|[\]]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return plain.length > 24 ? `${plain.slice(0, 24)}…` : plain || 'AI';
 }
 

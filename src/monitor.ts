@@ -27,6 +27,7 @@ import { FolderRegistry, watchInstances, type InstanceInfo } from './instances.t
 import type { HostFlavor } from './host.ts';
 import type { HostConfig } from './config.ts';
 import { inboundMediaDir, mediaPolicy, mediaSystemPrompt } from './media/policy.ts';
+import { registerOutbound } from './outbound.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
 /**
@@ -130,6 +131,8 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   else leftovers = cards.closeLeftovers(client).catch((err) => log.warn(`closing cards left open: ${errorMessage(err)}`));
   // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
   client.accessToken().catch((err) => log.warn(`access token: ${errorMessage(err)}`));
+  // Outbound sends (the host's message send, cron) use this run's client and budget while it runs.
+  const unregisterOutbound = registerOutbound({ account, client, policy, log });
   try {
     await runStream({
       clientId: account.clientId,
@@ -146,6 +149,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
       backoffMinMs: opts.backoffMinMs,
     });
   } finally {
+    unregisterOutbound();
     await instances.stop();
     // Answers in progress were aborted with the signal; let them close their cards, for a bounded time.
     let graceTimer: NodeJS.Timeout | undefined;

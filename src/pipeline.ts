@@ -85,7 +85,9 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
     // Better a rare duplicate answer than a lost one.
     log.warn(`message ${msg.msgId}: dedupe store failed (${errorMessage(err)}); answering anyway`);
   }
-  log.info(`message ${msg.msgId} (${msg.msgtype}) from ${msg.senderStaffId ?? msg.senderId} in ${msg.isGroup ? 'group' : 'DM'} ${msg.conversationId}`);
+  // The sender and the group in the target syntax of outbound sends (README "Sending first"): copy them from here.
+  const from = msg.senderStaffId ? `user:${msg.senderStaffId}` : `senderId ${msg.senderId} (no staffId: cannot be messaged first)`;
+  log.info(`message ${msg.msgId} (${msg.msgtype}) from ${from} in ${msg.isGroup ? `group:${msg.conversationId}` : `DM ${msg.conversationId}`}`);
   const conversation = deps.sessions.conversationKey(msg);
   if (isStopWord(commandText(msg), deps.account.stopWords)) {
     const stopped = deps.inFlight.stop(conversation, msg.senderStaffId ?? msg.senderId);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { deliverMarkdown, isDingTalkWebhook, splitFirst, splitMarkdown, UndeliveredError } from '../src/deliver.ts';
+import { deliverMarkdown, isDingTalkWebhook, splitFirst, splitMarkdown, titleOf, UndeliveredError } from '../src/deliver.ts';
 import { DingTalkClient } from '../src/dingtalk/client.ts';
 import { parseRobotMessage, type InboundMessage } from '../src/inbound.ts';
 import { createLogger } from '../src/log.ts';
@@ -24,6 +24,18 @@ async function setup(webhookTimeoutMs?: number): Promise<{ client: DingTalkClien
 }
 
 const webhookPath = '/robot/sendBySession';
+
+describe('notification title', () => {
+  test.each([
+    ['每日提醒：<b>九点</b>开会'.replace(/<\/?b>/g, '**'), '每日提醒：九点开会'],
+    ['今天的图表\n\n![chart.png](@lADPIH9o89ZU6yEX)', '今天的图表 chart.png'],
+    ['## 周报\n- 见 [链接](https://example.com/x)', '周报 见 链接'],
+    ['![](@lADPIH9o89ZU6yEX)', 'AI'],
+    ['snake_case_name and `code`', 'snake_case_name and code'],
+  ])('%j → %j (no media id, URL or markdown mark)', (text, title) => {
+    expect(titleOf(text)).toBe(title);
+  });
+});
 
 describe('sessionWebhook host', () => {
   test("only DingTalk's webhook host (or the configured oapiBaseUrl) and its sendBySession path are accepted", () => {

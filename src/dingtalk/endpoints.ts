@@ -109,47 +109,80 @@ export function sendBySessionWebhook(client: DingTalkClient, webhookUrl: string,
 }
 
 export interface RobotSendResponse {
+  /** DingTalk's id of the sent message (batchSend and groupMessages/send alike). */
   processQueryKey?: string;
   invalidStaffIdList?: string[];
   flowControlledStaffIdList?: string[];
 }
 
 /**
+ * DingTalk accepted the call (200) but did not deliver to some recipients (the official SDK's BatchSendOTOResponseBody:
+ * `invalidStaffIdList` "无效的用户userId列表", `flowControlledStaffIdList` "推送频繁，被限流的用户userId列表"). The message names
+ * the list, the ids and what to do.
+ */
+export class RobotSendRefusedError extends Error {
+  readonly invalid: string[];
+  readonly flowControlled: string[];
+  constructor(invalid: string[], flowControlled: string[]) {
+    const parts = [
+      ...(invalid.length
+        ? [
+            `DingTalk lists ${invalid.join(', ')} as invalid (invalidStaffIdList): not a staffId of the robot's organisation, or outside the app's visible range (可见范围); send to the staffId (the inbound log line prints it; a senderId "$:LWCP…" or unionId is not one) and add the user to the app's visible range in the DingTalk developer console`,
+          ]
+        : []),
+      ...(flowControlled.length
+        ? [`DingTalk flow-controlled the message to ${flowControlled.join(', ')} (flowControlledStaffIdList: too many robot messages to this user); send less often, or later`]
+        : []),
+    ];
+    super(`robot message not delivered: ${parts.join('; ')}`);
+    this.name = 'RobotSendRefusedError';
+    this.invalid = invalid;
+    this.flowControlled = flowControlled;
+  }
+}
+
+/**
  * Proactive robot message (works after the sessionWebhook expired). `msgParam` is a JSON string on the wire.
- * DingTalk answers 200 even when it did not deliver (recipient invalid or flow-controlled): that is an error here.
+ * `priority`: part of an answer (a final; served before streaming updates and outbound sends, see budget.ts).
+ * DingTalk answers 200 even when it did not deliver (recipient invalid or flow-controlled): that throws
+ * RobotSendRefusedError here (spec §3.6).
  */
 export async function sendRobotMessage(
   client: DingTalkClient,
   target: Target,
   msgKey: string,
   msgParam: Record<string, string>,
+  opts: { priority?: boolean } = {},
 ): Promise<RobotSendResponse> {
   const robotCode = client.clientId;
+  const priority = opts.priority ?? false;
   const res: RobotSendResponse =
     target.kind === 'dm'
       ? await client.api(
           'POST',
           '/v1.0/robot/oToMessages/batchSend',
           { robotCode, userIds: [target.userId], msgKey, msgParam: JSON.stringify(msgParam) },
-          { api: 'robot.batchSend' },
+          { api: 'robot.batchSend', priority },
         )
       : await client.api(
           'POST',
           '/v1.0/robot/groupMessages/send',
           { robotCode, openConversationId: target.conversationId, msgKey, msgParam: JSON.stringify(msgParam) },
-          { api: 'robot.groupSend' },
+          { api: 'robot.groupSend', priority },
         );
-  const refused = [...(res.invalidStaffIdList ?? []), ...(res.flowControlledStaffIdList ?? [])];
-  if (refused.length > 0) throw new Error(`robot message not delivered to ${refused.join(', ')} (invalid or flow-controlled)`);
+  const invalid = res.invalidStaffIdList ?? [];
+  const flowControlled = res.flowControlledStaffIdList ?? [];
+  if (invalid.length > 0 || flowControlled.length > 0) throw new RobotSendRefusedError(invalid, flowControlled);
   return res;
 }
 
 export type MediaType = 'image' | 'voice' | 'video' | 'file';
 
-/** Upload bytes to oapi media/upload; the returned media id starts with '@'. */
+/** Upload bytes to oapi media/upload; the returned media id starts with '@'. `priority`: part of an answer (see sendRobotMessage). */
 export async function uploadMedia(
   client: DingTalkClient,
   req: { type: MediaType; bytes: Buffer; fileName: string; contentType: string },
+  opts: { priority?: boolean } = {},
 ): Promise<string> {
   const form = new FormData();
   form.append('media', req.bytes, { filename: req.fileName, contentType: req.contentType });
@@ -158,7 +191,7 @@ export async function uploadMedia(
     '/media/upload',
     // A buffer, not the form stream: a retry must be able to send the same body again.
     { params: { type: req.type }, data: form.getBuffer(), headers: form.getHeaders(), maxBodyLength: Infinity },
-    { api: 'media.upload', timeoutMs: 60_000 },
+    { api: 'media.upload', timeoutMs: 60_000, priority: opts.priority ?? false },
   );
   if (!res.media_id) throw new Error('DingTalk media.upload returned no media_id');
   return res.media_id;

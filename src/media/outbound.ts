@@ -4,7 +4,7 @@
  * their own messages after the card. Refusals leave a short note, never a broken image.
  */
 import type { DingTalkClient } from '../dingtalk/client.ts';
-import { sendRobotMessage, uploadMedia, type Target } from '../dingtalk/endpoints.ts';
+import { sendRobotMessage, uploadMedia, type RobotSendResponse, type Target } from '../dingtalk/endpoints.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { text, type Lang } from '../texts.ts';
 import { basename, resolve, sep } from 'node:path';
@@ -18,6 +18,11 @@ export interface OutboundMediaDeps {
   lang: Lang;
   /** Where relative `attachment://` names point. */
   workspaceDir?: string;
+  /**
+   * Budget rank of the uploads (src/dingtalk/budget.ts): true (default) for answers, whose media is part of their final;
+   * false for outbound sends, which must not hold up answers.
+   */
+  priority?: boolean;
 }
 
 export interface AnswerFile {
@@ -31,9 +36,11 @@ export interface PreparedAnswer {
   files: AnswerFile[];
 }
 
-type Outcome =
+/** A local file checked (src/media/safety.ts) and uploaded, or why not (with the detail for logs and errors). */
+export type UploadOutcome =
   | { ok: true; kind: 'image' | 'file'; mediaId: string; fileName: string; realPath: string }
-  | { ok: false; reason: RefusalReason | 'upload-failed'; fileName: string };
+  | { ok: false; reason: RefusalReason | 'upload-failed'; fileName: string; detail: string };
+type Outcome = UploadOutcome;
 
 export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps): Promise<PreparedAnswer> {
   const refs = findMediaReferences(answer, deps.workspaceDir);
@@ -42,7 +49,7 @@ export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps
   const outcomes = new Map<string, Promise<Outcome>>();
   const outcomeOf = (path: string) => {
     let p = outcomes.get(path);
-    if (!p) outcomes.set(path, (p = upload(path, deps)));
+    if (!p) outcomes.set(path, (p = uploadLocalFile(path, deps)));
     return p;
   };
   // A file the user sent goes back only on a MEDIA: line; an answer that merely repeats its path sends nothing.
@@ -77,45 +84,57 @@ export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps
   return { text: out, files: [...files.values()] };
 }
 
-async function upload(path: string, deps: OutboundMediaDeps): Promise<Outcome> {
+/**
+ * Check `path` against the media policy and upload it once: the one way a local file leaves for DingTalk (answers and
+ * outbound sends alike). Never throws; refusals and failed uploads are logged here and returned with their detail.
+ */
+export async function uploadLocalFile(path: string, deps: OutboundMediaDeps): Promise<UploadOutcome> {
   const fileName = path.split(/[\\/]/).pop() || path;
   let checked;
   try {
     checked = await checkLocalFile(path, deps.policy);
   } catch (err) {
     deps.log.warn(`media: cannot read ${path}: ${errorMessage(err)}`);
-    return { ok: false, reason: 'not-found', fileName };
+    return { ok: false, reason: 'not-found', fileName, detail: `${path} cannot be read: ${errorMessage(err)}` };
   }
   if (!checked.ok) {
     // Paths named in prose that do not exist are common and harmless: debug only.
     if (checked.reason === 'not-found') deps.log.debug(`media: ${checked.detail}`);
-    else deps.log.warn(`media: refused ${path}: ${checked.reason}: ${checked.detail}${checked.reason === 'outside-roots' ? '; to allow it, add its folder to channels.dingtalk-ai.mediaRoots' : ''}`);
-    return { ok: false, reason: checked.reason, fileName };
+    else deps.log.warn(`media: refused ${path}: ${checked.reason}: ${checked.detail}${checked.reason === 'outside-roots' ? `; ${OUTSIDE_ROOTS_FIX}` : ''}`);
+    return { ok: false, reason: checked.reason, fileName, detail: checked.detail };
   }
   const f = checked.file;
   try {
-    const mediaId = await uploadMedia(deps.client, { type: f.kind, bytes: f.bytes, fileName: f.fileName, contentType: f.contentType });
+    const mediaId = await uploadMedia(deps.client, { type: f.kind, bytes: f.bytes, fileName: f.fileName, contentType: f.contentType }, { priority: deps.priority ?? true });
     deps.log.info(`media: uploaded ${f.fileName} (${f.kind}, ${f.bytes.length} bytes)`);
     return { ok: true, kind: f.kind, mediaId, fileName: f.fileName, realPath: f.realPath };
   } catch (err) {
     deps.log.warn(`media: upload of ${f.realPath} failed: ${errorMessage(err)}`);
-    return { ok: false, reason: 'upload-failed', fileName: f.fileName };
+    return { ok: false, reason: 'upload-failed', fileName: f.fileName, detail: `upload to DingTalk failed: ${errorMessage(err)}` };
   }
 }
 
-/** Send each file as its own robot message; returns the names that could not be sent. */
-export async function sendAnswerFiles(client: DingTalkClient, target: Target, files: AnswerFile[], log: Logger): Promise<string[]> {
+/** What to do about a file outside the allowed folders. */
+export const OUTSIDE_ROOTS_FIX = 'to allow it, add its folder to channels.dingtalk-ai.mediaRoots';
+
+/** Send each file as its own robot message (`priority`: see OutboundMediaDeps); returns the names that could not be sent. */
+export async function sendAnswerFiles(client: DingTalkClient, target: Target, files: AnswerFile[], log: Logger, priority = true): Promise<string[]> {
   const failed: string[] = [];
   for (const f of files) {
-    const ext = f.fileName.includes('.') ? f.fileName.split('.').pop()!.toLowerCase() : 'file';
     try {
-      await sendRobotMessage(client, target, 'sampleFile', { mediaId: f.mediaId, fileName: f.fileName, fileType: ext });
+      await sendFileMessage(client, target, f, priority);
     } catch (err) {
       log.warn(`media: sending file ${f.fileName} failed: ${errorMessage(err)}`);
       failed.push(f.fileName);
     }
   }
   return failed;
+}
+
+/** One uploaded file as a `sampleFile` robot message (spec §3.6: `{mediaId, fileName, fileType}`); DingTalk's reply. */
+export function sendFileMessage(client: DingTalkClient, target: Target, f: AnswerFile, priority: boolean): Promise<RobotSendResponse> {
+  const ext = f.fileName.includes('.') ? f.fileName.split('.').pop()!.toLowerCase() : 'file';
+  return sendRobotMessage(client, target, 'sampleFile', { mediaId: f.mediaId, fileName: f.fileName, fileType: ext }, { priority });
 }
 
 function isInside(path: string, dir: string): boolean {

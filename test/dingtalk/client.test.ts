@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DingTalkClient } from '../../src/dingtalk/client.ts';
 import { AppBudget } from '../../src/dingtalk/budget.ts';
 import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
-import { createAndDeliverCard, sendBySessionWebhook, sendRobotMessage, uploadMedia } from '../../src/dingtalk/endpoints.ts';
+import { createAndDeliverCard, RobotSendRefusedError, sendBySessionWebhook, sendRobotMessage, uploadMedia } from '../../src/dingtalk/endpoints.ts';
 import { createLogger } from '../../src/log.ts';
 import { startFakeDingTalk, type FakeDingTalk } from '../fake-dingtalk/index.ts';
 
@@ -96,7 +96,21 @@ describe('DingTalk REST client', () => {
       match: { path: '/v1.0/robot/oToMessages/batchSend' },
       action: { status: 200, body: { processQueryKey: 'k', invalidStaffIdList: [], flowControlledStaffIdList: ['u1'] } },
     });
-    await expect(sendRobotMessage(client(), { kind: 'dm', userId: 'u1' }, 'sampleText', { content: 'hi' })).rejects.toThrow('not delivered to u1');
+    await expect(sendRobotMessage(client(), { kind: 'dm', userId: 'u1' }, 'sampleText', { content: 'hi' })).rejects.toThrow(
+      'DingTalk flow-controlled the message to u1 (flowControlledStaffIdList: too many robot messages to this user); send less often, or later',
+    );
+  });
+
+  test('a 200 listing the user as invalid names that list, the visible range and the staffId to use', async () => {
+    fake.faults.add({
+      match: { path: '/v1.0/robot/oToMessages/batchSend' },
+      action: { status: 200, body: { processQueryKey: 'k', invalidStaffIdList: ['u9'], flowControlledStaffIdList: [] } },
+    });
+    const err = await sendRobotMessage(client(), { kind: 'dm', userId: 'u9' }, 'sampleText', { content: 'hi' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RobotSendRefusedError);
+    expect((err as RobotSendRefusedError).invalid).toEqual(['u9']);
+    expect((err as Error).message).toMatch(/^robot message not delivered: DingTalk lists u9 as invalid \(invalidStaffIdList\): .*visible range \(可见范围\).*staffId/);
+    expect((err as Error).message).not.toContain('flow-controlled');
   });
 });
 

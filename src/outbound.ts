@@ -1,0 +1,164 @@
+/**
+ * Messages the agent sends first (the host's `message send`, scheduled jobs, replies routed from other channels, the
+ * message tool): the targets they name and the robot messages that carry them. No inbound message, so no
+ * sessionWebhook: everything goes through the robot OpenAPI (`oToMessages/batchSend`, `groupMessages/send`, spec §3.6).
+ *
+ * Text takes the answers' path: markdown normalised (markdown.ts), local media it references checked and uploaded
+ * (media/outbound.ts), then split at paragraph / code-fence boundaries (deliver.ts). A media attachment is one local
+ * file through the same check and upload. Every call ranks below answers' finals in the app's call budget
+ * (`priority: false`, budget.ts): a burst of outbound sends never holds up an answer.
+ */
+import type { ResolvedAccount } from './config.ts';
+import type { DingTalkClient } from './dingtalk/client.ts';
+import { sendRobotMessage } from './dingtalk/endpoints.ts';
+import { MARKDOWN_CHUNK_CHARS, splitMarkdown, titleOf } from './deliver.ts';
+import type { Logger } from './log.ts';
+import { normalizeMarkdown } from './markdown.ts';
+import { OUTSIDE_ROOTS_FIX, prepareAnswerMedia, sendFileMessage, uploadLocalFile, type OutboundMediaDeps } from './media/outbound.ts';
+import { toLocalPath } from './media/refs.ts';
+import type { MediaPolicy } from './media/safety.ts';
+import { detectLang } from './texts.ts';
+
+/** Where an outbound message goes: a 1:1 chat with the robot (by staffId) or a group (by openConversationId). */
+export type OutboundTarget = { kind: 'dm'; userId: string } | { kind: 'group'; conversationId: string };
+
+/** The accepted target forms, as every unreadable target's error names them (and the host's target hint). */
+export const TARGET_FORMS = 'user:<staffId> or group:<openConversationId> (a bare staffId, or a bare cid… group id, also works)';
+
+export class TargetError extends Error {
+  constructor(raw: string, why: string) {
+    super(`DingTalk target "${raw}" cannot be read: ${why}; use ${TARGET_FORMS}. The gateway log prints both for every message the robot receives ("message … from user:<staffId> in group:<cid…>").`);
+    this.name = 'TargetError';
+  }
+}
+
+// The channel's id and aliases (channel.ts meta) as the host may put them in front of a target.
+const CHANNEL_PREFIX = /^(?:dingtalk-ai|dingtalk|ding):/i;
+const USER_PREFIX = /^(?:user|dm|staff):/i;
+const GROUP_PREFIX = /^(?:group|channel|conversation):/i;
+/** staffIds (userid): letters, digits and a few separators (spec §2.1 capture: "030008551219215"). */
+const STAFF_ID = /^[\w.@-]{1,64}$/;
+/** openConversationId: `cid` + base64 (spec §2.1 capture: "cid8tfOR+7uip234mJoPjImGsuJt4fHDZ7qaZmlW1GdaOk="). */
+const CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]+$/;
+
+/**
+ * Reads `user:<staffId>`, `group:<openConversationId>`, the host's own `dingtalk-ai:user:…` syntax (also `dingtalk:` /
+ * `ding:`, and `dm:` / `channel:` for the kind), a bare staffId and a bare `cid…` id. Ids keep their case (both are
+ * case-sensitive). Throws TargetError naming the accepted forms.
+ */
+export function parseTarget(raw: string): OutboundTarget {
+  let rest = raw.trim();
+  while (CHANNEL_PREFIX.test(rest)) rest = rest.replace(CHANNEL_PREFIX, '').trim();
+  if (!rest) throw new TargetError(raw, 'it is empty');
+  let kind: 'dm' | 'group' | undefined;
+  if (USER_PREFIX.test(rest)) kind = 'dm';
+  else if (GROUP_PREFIX.test(rest)) kind = 'group';
+  const id = kind ? rest.replace(kind === 'dm' ? USER_PREFIX : GROUP_PREFIX, '').trim() : rest;
+  if (!id) throw new TargetError(raw, 'the id after the prefix is missing');
+  if (id.startsWith('$:')) throw new TargetError(raw, `${id.slice(0, 10)}… is a senderId (DingTalk's encrypted id), which robots cannot message; the staffId is needed`);
+  kind ??= CONVERSATION_ID.test(id) ? 'group' : 'dm';
+  if (kind === 'group') {
+    if (!CONVERSATION_ID.test(id)) throw new TargetError(raw, `"${id}" is not an openConversationId (they start with "cid")`);
+    return { kind, conversationId: id };
+  }
+  if (!STAFF_ID.test(id)) throw new TargetError(raw, `"${id}" is not a staffId (letters, digits, "_", "-", "." only; names are not looked up)`);
+  return { kind, userId: id };
+}
+
+/** The canonical form of a target: `user:<staffId>` or `group:<openConversationId>`. */
+export function formatTarget(t: OutboundTarget): string {
+  return t.kind === 'dm' ? `user:${t.userId}` : `group:${t.conversationId}`;
+}
+
+/** What an outbound send needs of an account. */
+export interface OutboundDeps {
+  account: ResolvedAccount;
+  client: DingTalkClient;
+  policy: MediaPolicy;
+  log: Logger;
+}
+
+/** Nothing was sent: the text was empty (the host then records an intentional no-send). */
+export const NOTHING_SENT: string[] = [];
+
+/**
+ * Send `text` (markdown) to `target`: normalised, local media it references uploaded (images inline, other files as
+ * file messages after it, as in answers), split at MARKDOWN_CHUNK_CHARS. Returns DingTalk's processQueryKey of each
+ * message in order. Throws on the first message DingTalk refuses (RobotSendRefusedError names the list and the fix;
+ * DingTalkApiError/NetworkError otherwise): what went before it was delivered.
+ */
+export async function sendOutboundText(deps: OutboundDeps, target: OutboundTarget, text: string): Promise<string[]> {
+  if (!text.trim()) return NOTHING_SENT;
+  const md = normalizeMarkdown(text);
+  const prepared = deps.account.enableMediaUpload ? await prepareAnswerMedia(md, mediaDeps(deps, text)) : { text: md, files: [] };
+  const ids = await sendMarkdown(deps, target, prepared.text);
+  for (const f of prepared.files) ids.push(key(await sendFileMessage(deps.client, target, f, false)));
+  deps.log.info(`outbound: sent ${ids.length} message(s) to ${formatTarget(target)}`);
+  return ids;
+}
+
+/**
+ * Send one attachment with an optional caption. A local path (absolute, `~/…` or `file://`) takes the answers' media
+ * path (allowed folders, type sniffing, size caps, secret checks) and is refused with an Error naming the reason and
+ * the fix; an image is shown inline under the caption, any other file follows the caption as a file message. An
+ * http(s) URL is not downloaded: it goes out as a link (an image URL as an inline image) in the markdown.
+ */
+export async function sendOutboundMedia(deps: OutboundDeps, target: OutboundTarget, caption: string, mediaUrl: string): Promise<string[]> {
+  const url = mediaUrl.trim();
+  if (/^https?:\/\//i.test(url)) {
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || url);
+    const shown = /\.(png|jpe?g|gif|bmp)$/i.test(name) ? `![${name}](${url})` : `[${name}](${url})`;
+    return sendOutboundText(deps, target, caption.trim() ? `${caption}\n\n${shown}` : shown);
+  }
+  if (!deps.account.enableMediaUpload) {
+    throw new Error(`media not sent: sending files is off for this account (channels.dingtalk-ai.enableMediaUpload is false); set it to true to send ${url}`);
+  }
+  const path = toLocalPath(url);
+  if (!path) throw new Error(`media not sent: "${url}" is neither an absolute local path (or file:// URL) nor an http(s) URL`);
+  const uploaded = await uploadLocalFile(path, mediaDeps(deps, caption));
+  if (!uploaded.ok) {
+    const fix = uploaded.reason === 'outside-roots' ? `; ${OUTSIDE_ROOTS_FIX}` : '';
+    throw new Error(`media not sent: ${uploaded.fileName} refused (${uploaded.reason}): ${uploaded.detail}${fix}`);
+  }
+  if (uploaded.kind === 'image') {
+    const image = `![${uploaded.fileName}](${uploaded.mediaId})`;
+    const ids = await sendMarkdown(deps, target, caption.trim() ? `${normalizeMarkdown(caption)}\n\n${image}` : image);
+    deps.log.info(`outbound: sent image ${uploaded.fileName} to ${formatTarget(target)}`);
+    return ids;
+  }
+  const ids = caption.trim() ? await sendMarkdown(deps, target, normalizeMarkdown(caption)) : [];
+  ids.push(key(await sendFileMessage(deps.client, target, { fileName: uploaded.fileName, mediaId: uploaded.mediaId }, false)));
+  deps.log.info(`outbound: sent file ${uploaded.fileName} to ${formatTarget(target)}`);
+  return ids;
+}
+
+async function sendMarkdown(deps: OutboundDeps, target: OutboundTarget, md: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const chunk of splitMarkdown(md, MARKDOWN_CHUNK_CHARS)) {
+    ids.push(key(await sendRobotMessage(deps.client, target, 'sampleMarkdown', { title: titleOf(chunk), text: chunk }, { priority: false })));
+  }
+  return ids;
+}
+
+function mediaDeps(deps: OutboundDeps, text: string): OutboundMediaDeps {
+  return { client: deps.client, policy: deps.policy, log: deps.log, lang: detectLang(text), priority: false };
+}
+
+function key(res: { processQueryKey?: string }): string {
+  return res.processQueryKey ?? '';
+}
+
+const running = new Map<string, OutboundDeps>();
+
+/** A running account offers its client (token cache, call budget) to outbound sends; returns the withdrawal. */
+export function registerOutbound(deps: OutboundDeps): () => void {
+  running.set(deps.account.accountId, deps);
+  return () => {
+    if (running.get(deps.account.accountId) === deps) running.delete(deps.account.accountId);
+  };
+}
+
+/** The running account's outbound deps in this process, if it runs here. */
+export function runningOutbound(accountId: string): OutboundDeps | undefined {
+  return running.get(accountId);
+}
