@@ -66,7 +66,10 @@ export class AiCard {
   /** Newest text not yet sent. */
   private pending: string | undefined;
   private lastSent = '';
-  /** The slot (ideal send time) of the last update: slots sit on a fixed grid so timer delays never add up. */
+  /**
+   * The slot (ideal send time, performance.now() ms) of the last update: slots sit on a fixed grid so timer delays
+   * never add up, on the monotonic clock so a wall-clock step cannot stretch a gap.
+   */
   private slotAt: number | undefined;
   private inFlight: Promise<void> | undefined;
   /** Withdraws the in-flight update while it still waits for DingTalk's budget. */
@@ -155,8 +158,8 @@ export class AiCard {
   private schedule(): void {
     if (this.inFlight || this.timer || this.state !== 'streaming') return;
     const intervalMs = this.opts.intervalMs * (1 + (this.opts.pressure?.() ?? 0));
-    const due = this.slotAt === undefined ? Date.now() : this.slotAt + intervalMs;
-    const waitMs = due - Date.now();
+    const due = this.slotAt === undefined ? performance.now() : this.slotAt + intervalMs;
+    const waitMs = due - performance.now();
     if (waitMs <= 0) return this.sendPending(due);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -169,7 +172,7 @@ export class AiCard {
     this.pending = undefined;
     if (text === undefined || text.trimEnd() === this.lastSent.trimEnd() || this.state !== 'streaming') return;
     // On time (or a timer's few ms late): keep the grid. Long after the slot (tokens paused): start a new grid now.
-    const now = Date.now();
+    const now = performance.now();
     this.slotAt = now - due < SLOT_SLACK_MS ? due : now;
     const abort = (this.inFlightAbort = new AbortController());
     this.inFlight = this.stream(text, false, false, abort.signal)

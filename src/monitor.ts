@@ -31,10 +31,13 @@ import { registerOutbound } from './outbound.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
 /**
- * Card updates sit on a 2-s grid (less a margin for timer jitter): a 30-s answer then costs 18 DingTalk calls
- * (create+deliver, 15 updates, finalize, FINISHED) and its text never stands still for more than 2 s.
+ * Card updates sit on a grid 50 ms short of 2 s, so that the text never stands still for more than 2 s at DingTalk:
+ * consecutive updates arrive `interval + (lateness − earlier lateness)` apart, and what comes late is the timer (a
+ * busy event loop) and the way to DingTalk (HTTP client, network), each measured up to ~15 ms on the loaded 2-core
+ * bench (issue 18: a 2-ms margin gave gaps of 2,009–2,018 ms). A 30-s answer costs 19 DingTalk calls
+ * (create+deliver, 16 updates, finalize, FINISHED); `npm run bench` prints the figures.
  */
-export const CARD_UPDATE_INTERVAL_MS = 1_998;
+export const CARD_UPDATE_INTERVAL_MS = 1_950;
 /** How long a stop waits for answers to close their cards before cancelling every DingTalk call. */
 export const STOP_GRACE_MS = 5_000;
 

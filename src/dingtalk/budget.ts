@@ -1,7 +1,11 @@
 /**
  * An app's DingTalk call budget, shared by every account of the app in this process:
  * - a rate limiter per API that keeps any sliding second under DingTalk's per-app-per-API limit
- *   (20/40/60 calls/s by edition), serving finals before streaming updates;
+ *   (20/40/60 calls/s by edition), serving finals before streaming updates. DingTalk counts a call when it
+ *   arrives, which we cannot see: only that it arrives after we send it and before its response comes back. So a
+ *   call occupies the window from its start until one second after its response (or failure): then no sliding
+ *   second on DingTalk's side can hold more than `perSecond` calls, however the network, the HTTP agent or our
+ *   own event loop delay and bunch them on the way (proof at `occupancy`);
  * - the monthly-quota switch: after `ApiCountLimitForOrg` the app stops using cards for a while.
  */
 import type { CallGate } from './client.ts';
@@ -10,7 +14,7 @@ import type { CallGate } from './client.ts';
 export const EDITION_QPS = { standard: 20, professional: 40, exclusive: 60 } as const;
 export type Edition = keyof typeof EDITION_QPS;
 
-/** Headroom under the limit: clocks and network jitter compress our spacing on DingTalk's side. */
+/** Headroom under the limit, for what the window cannot see (a request DingTalk reads after we gave up on it). */
 const SAFETY_CALLS = 2;
 const WINDOW_MS = 1000;
 /** How long card mode stays off after the monthly quota ran out. */
@@ -23,7 +27,11 @@ interface Waiter {
 }
 
 class ApiLane {
-  readonly starts: number[] = [];
+  /** Calls sent and not yet answered. */
+  inFlight = 0;
+  /** When the calls answered within the last second were answered (ascending). */
+  readonly ends: number[] = [];
+  lastStart: number | undefined;
   readonly queue: Waiter[] = [];
   blockedUntil = 0;
   timer: NodeJS.Timeout | undefined;
@@ -40,7 +48,8 @@ export class AppBudget implements CallGate {
     const limit = opts.perSecond ?? EDITION_QPS[opts.edition ?? 'standard'];
     this.perSecond = Math.max(1, limit - SAFETY_CALLS);
     this.burst = Math.ceil(this.perSecond / 2);
-    this.now = opts.now ?? Date.now;
+    // Monotonic: a wall-clock step (NTP) must not empty the window early.
+    this.now = opts.now ?? (() => performance.now());
   }
 
   /** Runs `call` when the API's budget allows. A call still waiting when `signal` aborts never runs. */
@@ -53,7 +62,20 @@ export class AppBudget implements CallGate {
         priority,
         start: () => {
           signal?.removeEventListener('abort', onAbort);
-          call().then(resolve, reject);
+          lane.inFlight++;
+          let result: Promise<T>;
+          try {
+            result = call();
+          } catch (err) {
+            result = Promise.reject(err);
+          }
+          result
+            .finally(() => {
+              lane.inFlight--;
+              lane.ends.push(this.now());
+              this.pump(lane);
+            })
+            .then(resolve, reject);
         },
         cancel: () => {
           const i = lane.queue.indexOf(waiter);
@@ -98,19 +120,32 @@ export class AppBudget implements CallGate {
     return lane;
   }
 
+  /**
+   * Calls that may still be counted in a second ending now or later: those in flight and those answered within the
+   * last second. Why this bounds what DingTalk sees: take any second on DingTalk's side and, of the calls arriving in
+   * it, the one we started last (at s). Every other one started before s and was answered after it arrived, so after
+   * the second began, so less than a second before s or later: each was in flight or answered within the second
+   * before s, i.e. counted here when we started the last one. So that second holds at most `perSecond` calls.
+   */
+  private occupancy(lane: ApiLane, now: number): number {
+    while (lane.ends.length > 0 && lane.ends[0]! <= now - WINDOW_MS) lane.ends.shift();
+    return lane.inFlight + lane.ends.length;
+  }
+
   private pump(lane: ApiLane): void {
     if (lane.timer) return;
     while (lane.queue.length > 0) {
       const now = this.now();
-      while (lane.starts.length > 0 && lane.starts[0]! <= now - WINDOW_MS) lane.starts.shift();
-      // Up to half the budget goes out at once; beyond that calls are spaced evenly. A full window released
-      // in one burst could land on DingTalk's side within the same second as the next one.
-      const last = lane.starts.at(-1);
-      const spaced = last !== undefined && lane.starts.length >= this.burst;
+      const occupied = this.occupancy(lane, now);
+      // Full with every call still in flight: the next answer (or failure) pumps again.
+      if (occupied >= this.perSecond && lane.ends.length === 0) return;
+      // Up to half the budget goes out at once; beyond that calls are spaced evenly, so that the window refills
+      // gradually instead of in bursts.
+      const spaced = lane.lastStart !== undefined && occupied >= this.burst;
       const waitMs = Math.max(
         lane.blockedUntil - now,
-        lane.starts.length >= this.perSecond ? lane.starts[0]! + WINDOW_MS - now : 0,
-        spaced ? last + WINDOW_MS / this.perSecond - now : 0,
+        occupied >= this.perSecond ? lane.ends[0]! + WINDOW_MS - now : 0,
+        spaced ? lane.lastStart! + WINDOW_MS / this.perSecond - now : 0,
       );
       if (waitMs > 0) {
         lane.timer = setTimeout(() => {
@@ -119,7 +154,7 @@ export class AppBudget implements CallGate {
         }, waitMs);
         return;
       }
-      lane.starts.push(now);
+      lane.lastStart = now;
       lane.queue.shift()!.start();
     }
   }

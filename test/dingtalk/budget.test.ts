@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AppBudget } from '../../src/dingtalk/budget.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,5 +67,76 @@ describe('app call budget', () => {
     expect(budget.quotaExhausted()).toBe(true);
     now += 60 * 60_000 + 1;
     expect(budget.quotaExhausted()).toBe(false);
+  });
+});
+
+/** The most of `times` (ms) in any half-open second [t, t + 1000): how the fake DingTalk and test/bench count. */
+function maxInAnySecond(times: number[]): number {
+  const ts = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; j < ts.length; j++) {
+    while (ts[j]! - ts[i]! >= 1000) i++;
+    best = Math.max(best, j - i + 1);
+  }
+  return best;
+}
+
+describe('app call budget, counted where DingTalk counts: on arrival', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /**
+   * 40 calls queued at once; `delayOf(startMs)` is how long each takes to reach DingTalk (a blocked event loop, a
+   * busy HTTP agent, the network), and DingTalk answers 5 ms after it arrives. Returns the arrival times.
+   */
+  async function arrivals(delayOf: (startMs: number) => number, calls = 40): Promise<number[]> {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const t0 = Date.now();
+    const budget = new AppBudget({ perSecond: 20, now: () => Date.now() - t0 }); // 18 per second after the headroom
+    const seen: number[] = [];
+    const runs = Array.from({ length: calls }, () =>
+      budget.run('card.streaming', false, () => {
+        const start = Date.now() - t0;
+        return new Promise<void>((resolve) =>
+          setTimeout(() => {
+            seen.push(Date.now() - t0);
+            setTimeout(resolve, 5);
+          }, delayOf(start)),
+        );
+      }),
+    );
+    await vi.runAllTimersAsync();
+    await Promise.all(runs);
+    expect(seen).toHaveLength(calls);
+    return seen;
+  }
+
+  test('calls held on the way and then released together never crowd one second at DingTalk', async () => {
+    // Everything sent in the first 900 ms is held until 950 ms (an event loop blocked by a burst of work, then
+    // draining), later calls go straight through. Counting starts (the old rule) let 35 arrive within one second.
+    const seen = await arrivals((start) => (start < 900 ? 950 - start : 0));
+    expect(maxInAnySecond(seen)).toBeLessThanOrEqual(18);
+    // … and no slower than that requires: the held calls were answered at 955 ms, so the next ones go at 1,955 ms.
+    expect([...seen].sort((a, b) => a - b)[18]).toBeLessThanOrEqual(1_960);
+  });
+
+  test('uneven delays on the way (0–300 ms, seeded): no second at DingTalk over the budget', async () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const seen = await arrivals(() => Math.floor(random() * 300), 120);
+    expect(maxInAnySecond(seen)).toBeLessThanOrEqual(18);
+  });
+
+  test('a call that hangs keeps its place in the window until it is answered', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const t0 = Date.now();
+    const budget = new AppBudget({ perSecond: 3, now: () => Date.now() - t0 }); // 1 per second
+    const started: number[] = [];
+    const hung = budget.run('x', false, () => new Promise<void>((resolve) => (started.push(Date.now() - t0), setTimeout(resolve, 5_000))));
+    const next = budget.run('x', false, async () => void started.push(Date.now() - t0));
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(started).toEqual([0]); // DingTalk may not have counted the first call yet
+    await vi.runAllTimersAsync();
+    await Promise.all([hung, next]);
+    expect(started).toEqual([0, 6_000]); // answered at 5 s, out of the window at 6 s
   });
 });
