@@ -7,8 +7,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { doctorFailed, formatCheck, runProbe, type DoctorCheck } from './doctor.ts';
+import { doctorFailed, formatCheck, observedFailures, runProbe, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
+import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
@@ -91,6 +92,13 @@ export function createChannel(api: PluginApi) {
     /** The agent speaks first: `message send`, scheduled jobs, routed replies (src/outbound-adapter.ts). */
     outbound,
     messaging,
+    /**
+     * Config hot reload: a change under channels.dingtalk-ai restarts this channel's accounts, not the gateway or the
+     * plugin (both hosts read `reload.configPrefixes`; without it OpenClaw 2026.9 replaces the whole plugin, which
+     * drains it for up to 5 s, and Clawdbot restarts the gateway). With `accountScopedRestart` (OpenClaw) a change
+     * under `accounts.<id>` restarts only that account; a top-level change restarts them all, as they inherit it.
+     */
+    reload: { configPrefixes: [`channels.${CHANNEL_ID}`], accountScopedRestart: true },
     config: {
       listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
       resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolve(cfg, accountId),
@@ -117,7 +125,9 @@ export function createChannel(api: PluginApi) {
         ...(probe ? { probe } : {}),
         ...describe(account),
         mode: 'stream',
-        lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null),
+        // Counted by the running account; a new day starts at 0 even before its first answer.
+        answersToday: runtime?.answersDay === localDay(Date.now()) && typeof runtime.answersToday === 'number' ? runtime.answersToday : 0,
+        lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null) ?? observedFailure(account.accountId),
       }),
       /**
        * `channels status --probe`, and Clawdbot's gateway every 60 s and on every client connect: the doctor's checks
@@ -139,7 +149,21 @@ export function createChannel(api: PluginApi) {
       /** Runs until the host aborts; the host treats an early return as a crash. */
       startAccount: async (ctx: GatewayContext): Promise<void> => {
         const log = createLogger(ctx.log ?? hostLog, { debug: ctx.account.debug }).child(ctx.accountId);
-        ctx.setStatus({ accountId: ctx.accountId, running: true, connected: false, mode: 'stream', lastError: null });
+        const seen = activityOf(ctx.accountId);
+        // The status's lastError: the connection's, else another process on this robot, else the last failed answer.
+        let connectionError: string | null = null;
+        let answerError = seen.lastAnswerError;
+        const lastError = () => connectionError ?? answerError;
+        ctx.setStatus({
+          accountId: ctx.accountId,
+          running: true,
+          connected: false,
+          mode: 'stream',
+          lastError: lastError(),
+          answersToday: seen.answersToday,
+          answersDay: seen.day,
+          lastOutboundAt: seen.lastOutboundAt,
+        });
         try {
           await monitorAccount({
             account: ctx.account,
@@ -151,16 +175,23 @@ export function createChannel(api: PluginApi) {
             channelRuntime: channelReplyRuntime(ctx.channelRuntime) ?? channelReplyRuntime(hostChannelRuntime(api)),
             pairing: pairingOf(ctx.accountId),
             onInbound: () => ctx.setStatus({ accountId: ctx.accountId, lastInboundAt: Date.now() }),
-            onStatus: (s) =>
+            onAnswer: (outcome) => {
+              const a = recordAnswer(ctx.accountId, outcome);
+              answerError = a.lastAnswerError;
+              ctx.setStatus({ accountId: ctx.accountId, answersToday: a.answersToday, answersDay: a.day, lastOutboundAt: a.lastOutboundAt, lastError: lastError() });
+            },
+            onStatus: (s) => {
+              connectionError = s.lastError ?? runningElsewhere(s.otherInstances) ?? null;
               ctx.setStatus({
                 accountId: ctx.accountId,
                 connected: s.connected,
                 reconnectAttempts: s.reconnectAttempts,
-                lastError: s.lastError ?? runningElsewhere(s.otherInstances) ?? null,
+                lastError: lastError(),
                 otherInstances: s.otherInstances.map(describeInstance),
                 ...(s.lastConnectedAt ? { lastConnectedAt: s.lastConnectedAt } : {}),
                 ...(s.lastDisconnectedAt && !s.connected ? { lastDisconnect: { at: s.lastDisconnectedAt, ...(s.lastError ? { error: s.lastError } : {}) } } : {}),
-              }),
+              });
+            },
           });
         } catch (err) {
           log.error(`account stopped: ${errorMessage(err)}`);
@@ -188,6 +219,12 @@ function describe(account: ResolvedAccount): AccountSnapshot {
     accessPolicy: `dm ${account.access.dmPolicy}, groups ${account.access.groupPolicy}`,
     ...(account.engine === 'gateway' ? { access: 'gateway engine: every sender answered acts as the gateway owner (operator access)' } : {}),
   };
+}
+
+/** What the account's own card and media calls last met, when DingTalk refused them (with the fix); else null. */
+function observedFailure(accountId: string): string | null {
+  const failures = observedFailures(observed(accountId));
+  return failures.length ? failures.join('; ') : null;
 }
 
 /** The host's pairing API; asked lazily like the state folder. */

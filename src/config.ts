@@ -3,6 +3,7 @@
  * resolved account that everything downstream uses. Nothing else reads raw config.
  */
 
+import { join } from 'node:path';
 import { CONFIG_SCHEMA } from './config-schema.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 
@@ -169,6 +170,13 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const clientId = pick(merged.clientId, envOk ? env.DINGTALK_CLIENT_ID : undefined);
   const clientSecret = pick(merged.clientSecret, envOk ? env.DINGTALK_CLIENT_SECRET : undefined);
   if (!clientId.value) problems.push(`${key('clientId')} is missing: set it to the robot's AppKey/Client ID (or set DINGTALK_CLIENT_ID)`);
+  const twin = clientId.value && merged.enabled !== false ? earlierTwin(cfg, accountId, clientId.value, env) : undefined;
+  if (twin) {
+    problems.push(
+      `${clientIdKey(section, accountId)} names the same robot (clientId ${clientId.value}) as ${twin}: DingTalk pushes each message to only one ` +
+        `of a robot's connections, so the two accounts would split the messages between them. Set this account's own robot's clientId and clientSecret, or disable one of them (enabled: false)`,
+    );
+  }
   if (!clientSecret.value) problems.push(`${key('clientSecret')} is missing: set it to the robot's AppSecret/Client Secret (or set DINGTALK_CLIENT_SECRET)`);
 
   const hostAuth = cfg.gateway?.auth;
@@ -192,7 +200,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const port = Number(env.OPENCLAW_GATEWAY_PORT ?? env.CLAWDBOT_GATEWAY_PORT ?? env.MOLTBOT_GATEWAY_PORT) || cfg.gateway?.port || DEFAULT_GATEWAY_PORT;
   return {
     accountId,
-    name: merged.name ?? accountId,
+    // A display name names one robot: never inherited.
+    name: (own?.name !== undefined || accountId === DEFAULT_ACCOUNT_ID ? merged.name?.trim() : undefined) || accountId,
     enabled: flag(merged.enabled, true, key('enabled'), problems),
     clientId: clientId.value ?? '',
     clientSecret: clientSecret.value ?? '',
@@ -224,13 +233,41 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     apiBaseUrl,
     oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
     streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
-    stateDir: merged.stateDir?.trim() || undefined,
+    // An inherited stateDir gets the account's own sub-folder: two accounts never write one state file.
+    stateDir: !merged.stateDir?.trim() ? undefined : own?.stateDir !== undefined || accountId === DEFAULT_ACCOUNT_ID ? merged.stateDir.trim() : join(merged.stateDir.trim(), accountId),
     debug: flag(merged.debug, false, key('debug'), problems),
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
     stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stringList(merged.stopWords, key('stopWords'), problems, 'words').map((w) => w.toLowerCase()),
     problems,
   };
+}
+
+/** Where an account's clientId is written: its own key, else the top-level one it inherits. */
+function clientIdKey(section: DingTalkChannelConfig, accountId: string): string {
+  const own = section.accounts?.[accountId];
+  if (own && typeof own === 'object' && typeof own.clientId === 'string' && own.clientId.trim()) return `channels.${CHANNEL_ID}.accounts.${accountId}.clientId`;
+  if (section.clientId?.trim()) return accountId === DEFAULT_ACCOUNT_ID ? `channels.${CHANNEL_ID}.clientId` : `channels.${CHANNEL_ID}.clientId (inherited by accounts.${accountId})`;
+  return 'DINGTALK_CLIENT_ID';
+}
+
+/**
+ * The key of an enabled account listed before `accountId` (listAccountIds order: `default` first, then `accounts` in
+ * the order written) that uses the same clientId, or undefined. The later account is the one refused, so the robot
+ * that ran before the duplicate was added keeps running.
+ */
+function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: Env): string | undefined {
+  const section = channelConfig(cfg);
+  const { accounts, ...top } = section;
+  for (const other of listAccountIds(cfg, env)) {
+    if (other === accountId) return undefined;
+    const own = accounts?.[other];
+    const merged: DingTalkAccountConfig = { ...top, ...(own && typeof own === 'object' ? own : {}) };
+    if (merged.enabled === false) continue;
+    const id = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : other === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
+    if (id === clientId) return `${clientIdKey(section, other)} (account "${other}")`;
+  }
+  return undefined;
 }
 
 /**

@@ -260,6 +260,18 @@ function observedCheck(step: 3 | 5, name: string, seen: Observation | undefined,
   return { step, name, status: 'fail', message: `${f.message} (seen ${when})`, ...(f.fix ? { fix: f.fix } : {}) };
 }
 
+/**
+ * The account's card and media refusals as seen by its own calls (src/observed.ts), one line each with the fix
+ * (`AI card: <problem> (seen <ISO time>) — fix: <fix>`); empty when none failed.
+ */
+export function observedFailures(seen: Partial<Record<ObservedArea, Observation>>): string[] {
+  const checks = [
+    seen.card?.error ? observedCheck(3, 'AI card', seen.card, (err) => cardFailure(err, ''), '') : undefined,
+    seen.media?.error ? observedCheck(5, 'media upload', seen.media, (err) => mediaFailure(err, ''), '') : undefined,
+  ];
+  return checks.filter((c): c is DoctorCheck => c !== undefined).map((c) => `${c.name}: ${c.message}${c.fix ? ` — fix: ${c.fix}` : ''}`);
+}
+
 function mediaFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
   // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
   if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (${err.code}: ${err.message})` }), fix: causeFix('media.permission') };

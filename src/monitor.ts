@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { AccessGate, accessWarnings } from './access.ts';
+import type { AnswerOutcome } from './activity.ts';
 import { assertUsable, ConfigError, type ResolvedAccount } from './config.ts';
 import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
@@ -38,8 +39,12 @@ export const PLUGIN_VERSION = '0.1.0';
  * (create+deliver, 16 updates, finalize, FINISHED); `npm run bench` prints the figures.
  */
 export const CARD_UPDATE_INTERVAL_MS = 1_950;
-/** How long a stop waits for answers to close their cards before cancelling every DingTalk call. */
-export const STOP_GRACE_MS = 5_000;
+/**
+ * How long a stop waits for answers to close their cards before cancelling every DingTalk call. Under the hosts' own
+ * wait for a stopped account (OpenClaw 2026.9: CHANNEL_STOP_ABORT_TIMEOUT_MS = 5 000 in server-channels), so a config
+ * reload never starts the account's next run while this one still holds the robot's Stream connection.
+ */
+export const STOP_GRACE_MS = 4_000;
 
 export interface MonitorOptions {
   account: ResolvedAccount;
@@ -53,6 +58,8 @@ export interface MonitorOptions {
   onStatus?: (status: AccountStatus) => void;
   /** Called for every robot message received (for the host's status view). */
   onInbound?: () => void;
+  /** Called when an answer ends (for the host's status view). */
+  onAnswer?: (outcome: AnswerOutcome) => void;
   /** The host's channel reply runtime (`engine: "runtime"`); absent outside a host (standalone connector). */
   channelRuntime?: ChannelReplyRuntime;
   /** The host's DM pairing store (undefined: the host has none). */
@@ -111,6 +118,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
     media: { policy, inboundDir: inboundMediaDir(opts.defaultStateDir), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
+    onAnswer: opts.onAnswer,
   };
   for (const warning of accessWarnings(account)) log.warn(warning);
   if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');

@@ -9,6 +9,7 @@
  * FAILURE_TEXTS) with a reference id; the detail goes only to the (redacted) log beside that id.
  */
 import type { AccessGate } from './access.ts';
+import type { AnswerOutcome } from './activity.ts';
 import { AiCard, CARD_CONTENT_MAX_CHARS } from './card.ts';
 import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
@@ -63,6 +64,8 @@ export interface PipelineDeps {
     /** The host passes image content to the model. */
     imagesAsContent: boolean;
   };
+  /** Told of each answer's end, for the host's status view: reached the user or not, and why it failed. */
+  onAnswer?: (outcome: AnswerOutcome) => void;
 }
 
 /** Handle one robot callback's `data`. Never throws: every failure is logged and, where possible, told to the user. */
@@ -173,7 +176,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       const body = soFar.text.trim();
       const message = withNotices(body ? `${body}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
-      await finishAnswer(deps, msg, card, message, false, lang);
+      const delivered = await finishAnswer(deps, msg, card, message, false, lang);
+      deps.onAnswer?.({ delivered });
       await sendFiles(deps, msg, soFar, lang);
       return;
     }
@@ -185,7 +189,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
     const soFar = await withMedia(answerText);
     const message = withNotices(soFar.text.trim() ? `${soFar.text.trimEnd()}\n\n${note}` : note);
-    await finishAnswer(deps, msg, card, message, true, lang);
+    const delivered = await finishAnswer(deps, msg, card, message, true, lang);
+    deps.onAnswer?.({ delivered, cause, ...(err instanceof ReplyError && err.status ? { status: err.status } : {}) });
     await sendFiles(deps, msg, soFar, lang);
     return;
   } finally {
@@ -193,7 +198,8 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   }
 
   const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang));
-  await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang);
+  const delivered = await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang);
+  deps.onAnswer?.({ delivered });
   await sendFiles(deps, msg, prepared, lang);
 }
 
@@ -207,18 +213,20 @@ async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: Prep
 /**
  * The final text goes into the card (FINISHED, or FAILED when `isError`). When the card cannot show it, the text goes
  * out once as a message and the card is ended with a note saying so: never a stale prefix beside the whole answer.
+ * True when the user got the text (card or message).
  */
-async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang): Promise<void> {
+async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang): Promise<boolean> {
   const parts = cardParts(finalText, lang);
   if (card && (isError ? await card.fail(parts.card) : await card.finish(parts.card))) {
     // Longer than a card holds: the rest follows, in order, as markdown messages.
     if (parts.rest) await deliver(deps, msg, parts.rest);
-    return;
+    return true;
   }
   deps.log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
   const delivered = await deliver(deps, msg, finalText);
   await card?.redirect(text(delivered ? 'answerSentAsMessage' : 'answerKept', lang));
   noteQuota(deps, card);
+  return delivered;
 }
 
 /** What a card shows of `text`: all of it, or its first part and a note that the rest follows as messages. */

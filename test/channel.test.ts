@@ -67,7 +67,7 @@ describe('channel registration', () => {
     expect(ch.config.unconfiguredReason(account)).toContain('channels.dingtalk-ai.bogusKey is not a known setting');
     expect(ch.status.buildAccountSnapshot({ account }).lastError).toContain('bogusKey');
     expect(ch.config.unconfiguredReason(ch.config.resolveAccount(cfg, 'ops'))).toContain('channels.dingtalk-ai.accounts.ops.clientSecrte');
-    const known = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', debug: true, accounts: { ops: { agentId: 'ops' } } } } } as HostConfig;
+    const known = { channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', debug: true, accounts: { ops: { clientId: 'x2', agentId: 'ops' } } } } } as HostConfig;
     expect(ch.config.isConfigured(ch.config.resolveAccount(known, 'ops'))).toBe(true);
   });
 

@@ -47,6 +47,56 @@ describe('account resolution', () => {
     expect(resolveAccount(cfg, 'hr', {}).systemPrompt).toBe('be brief');
   });
 
+  test('a top-level robot is the default account; named accounts inherit every other top-level key but the name, and an inherited stateDir gets their own sub-folder', () => {
+    const cfg: HostConfig = {
+      channels: {
+        'dingtalk-ai': {
+          clientId: 'dingA', clientSecret: 'sa', name: 'Main robot', engine: 'runtime', agentId: 'helpdesk', stateDir: '/var/dt', dingtalkEdition: 'professional',
+          accounts: { sales: { clientId: 'dingB', clientSecret: 'sb', agentId: 'sales' }, hr: { clientId: 'dingC', clientSecret: 'sc', name: 'HR', stateDir: '/srv/hr' } },
+        },
+      },
+    };
+    expect(listAccountIds(cfg, {})).toEqual(['default', 'sales', 'hr']);
+    const [main, sales, hr] = ['default', 'sales', 'hr'].map((id) => resolveAccount(cfg, id, {}, { pairing: true }));
+    expect(main).toMatchObject({ name: 'Main robot', clientId: 'dingA', engine: 'runtime', stateDir: '/var/dt', problems: [] });
+    expect(main!.gateway.agentId).toBe('helpdesk');
+    expect(sales).toMatchObject({ name: 'sales', clientId: 'dingB', clientSecret: 'sb', engine: 'runtime', dingtalkEdition: 'professional', stateDir: '/var/dt/sales', problems: [] });
+    expect(sales!.gateway.agentId).toBe('sales');
+    expect(hr).toMatchObject({ name: 'HR', stateDir: '/srv/hr', problems: [] });
+    expect(hr!.gateway.agentId).toBe('helpdesk');
+  });
+
+  test('two enabled accounts on one clientId: the later one is refused, naming both keys; the first runs', () => {
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { sales: { clientId: 'dingA', clientSecret: 's' }, support: { clientId: ' dingA ', clientSecret: 's2' } } } } };
+    expect(resolveAccount(cfg, 'sales', {}).problems).toEqual([]);
+    const b = resolveAccount(cfg, 'support', {});
+    expect(b.problems).toEqual([
+      'channels.dingtalk-ai.accounts.support.clientId names the same robot (clientId dingA) as channels.dingtalk-ai.accounts.sales.clientId (account "sales"): ' +
+        "DingTalk pushes each message to only one of a robot's connections, so the two accounts would split the messages between them. " +
+        "Set this account's own robot's clientId and clientSecret, or disable one of them (enabled: false)",
+    ]);
+    expect(() => assertUsable(b)).toThrow(ConfigError);
+    // Disabling either one resolves it.
+    const off = (id: string): HostConfig => ({ channels: { 'dingtalk-ai': { accounts: { ...cfg.channels!['dingtalk-ai']!.accounts, [id]: { ...cfg.channels!['dingtalk-ai']!.accounts![id], enabled: false } } } } });
+    expect(resolveAccount(off('sales'), 'support', {}).problems).toEqual([]);
+    expect(resolveAccount(off('support'), 'support', {}).problems).toEqual([]);
+  });
+
+  test('a named account without its own clientId inherits the default robot and is refused, naming the inherited key', () => {
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingA', clientSecret: 's', accounts: { ops: { clientSecret: 'other', agentId: 'ops' } } } } };
+    expect(resolveAccount(cfg, 'default', {}).problems).toEqual([]);
+    expect(resolveAccount(cfg, 'ops', {}).problems).toEqual([
+      expect.stringMatching(/^channels\.dingtalk-ai\.clientId \(inherited by accounts\.ops\) names the same robot \(clientId dingA\) as channels\.dingtalk-ai\.clientId \(account "default"\): /),
+    ]);
+  });
+
+  test('the env robot is the default account; a named account on the same clientId is refused', () => {
+    const env = { DINGTALK_CLIENT_ID: 'dingEnv', DINGTALK_CLIENT_SECRET: 's' };
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { default: {}, two: { clientId: 'dingEnv', clientSecret: 's' } } } } };
+    expect(resolveAccount(cfg, 'default', env).problems).toEqual([]);
+    expect(resolveAccount(cfg, 'two', env).problems).toEqual([expect.stringContaining('as DINGTALK_CLIENT_ID (account "default")')]);
+  });
+
   test('missing and wrong values give one error naming every key', () => {
     const a = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', sessionTimeout: -5, gatewayUrl: 'not a url' } } }, 'default', {});
     expect(() => assertUsable(a)).toThrow(ConfigError);

@@ -38,18 +38,24 @@ class ApiLane {
 }
 
 export class AppBudget implements CallGate {
-  readonly perSecond: number;
-  private readonly burst: number;
+  /** Calls per second per API, below the edition's limit by a safety margin. */
+  perSecond: number;
+  private burst: number;
   private readonly now: () => number;
   private readonly lanes = new Map<string, ApiLane>();
   private quotaUntil = 0;
 
   constructor(opts: { edition?: Edition; perSecond?: number; now?: () => number } = {}) {
-    const limit = opts.perSecond ?? EDITION_QPS[opts.edition ?? 'standard'];
-    this.perSecond = Math.max(1, limit - SAFETY_CALLS);
-    this.burst = Math.ceil(this.perSecond / 2);
+    this.perSecond = this.burst = 0;
+    this.setLimit(opts.perSecond ?? EDITION_QPS[opts.edition ?? 'standard']);
     // Monotonic: a wall-clock step (NTP) must not empty the window early.
     this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** DingTalk's calls-per-second limit for this app (the edition changed in the config). */
+  setLimit(limit: number): void {
+    this.perSecond = Math.max(1, limit - SAFETY_CALLS);
+    this.burst = Math.ceil(this.perSecond / 2);
   }
 
   /** Runs `call` when the API's budget allows. A call still waiting when `signal` aborts never runs. */
@@ -162,10 +168,13 @@ export class AppBudget implements CallGate {
 
 const budgets = new Map<string, AppBudget>();
 
-/** The process-wide budget of one DingTalk app (by clientId). */
+/**
+ * The process-wide budget of one DingTalk app, keyed by clientId only: DingTalk counts calls per app (spec §4), so
+ * every account, restart and outbound send of the app shares it. The latest `edition` sets its limit.
+ */
 export function budgetFor(clientId: string, edition: Edition = 'standard'): AppBudget {
-  const key = `${clientId}:${edition}`;
-  let b = budgets.get(key);
-  if (!b) budgets.set(key, (b = new AppBudget({ edition })));
+  let b = budgets.get(clientId);
+  if (!b) budgets.set(clientId, (b = new AppBudget({ edition })));
+  else b.setLimit(EDITION_QPS[edition]);
   return b;
 }
