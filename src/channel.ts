@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { doctorFailed, formatCheck, observedFailures, runProbe, type DoctorCheck } from './doctor.ts';
+import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
 import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
@@ -181,7 +181,8 @@ export function createChannel(api: PluginApi) {
               ctx.setStatus({ accountId: ctx.accountId, answersToday: a.answersToday, answersDay: a.day, lastOutboundAt: a.lastOutboundAt, lastError: lastError() });
             },
             onStatus: (s) => {
-              connectionError = s.lastError ?? runningElsewhere(s.otherInstances) ?? null;
+              // In the operator's words with the fix: the raw error may name internal addresses.
+              connectionError = s.lastError ? connectionProblem(s.lastError) : (runningElsewhere(s.otherInstances) ?? null);
               ctx.setStatus({
                 accountId: ctx.accountId,
                 connected: s.connected,
@@ -189,7 +190,7 @@ export function createChannel(api: PluginApi) {
                 lastError: lastError(),
                 otherInstances: s.otherInstances.map(describeInstance),
                 ...(s.lastConnectedAt ? { lastConnectedAt: s.lastConnectedAt } : {}),
-                ...(s.lastDisconnectedAt && !s.connected ? { lastDisconnect: { at: s.lastDisconnectedAt, ...(s.lastError ? { error: s.lastError } : {}) } } : {}),
+                ...(s.lastDisconnectedAt && !s.connected ? { lastDisconnect: { at: s.lastDisconnectedAt, ...(s.lastError ? { error: connectionProblem(s.lastError) } : {}) } } : {}),
               });
             },
           });
@@ -219,6 +220,12 @@ function describe(account: ResolvedAccount): AccountSnapshot {
     accessPolicy: `dm ${account.access.dmPolicy}, groups ${account.access.groupPolicy}`,
     ...(account.engine === 'gateway' ? { access: 'gateway engine: every sender answered acts as the gateway owner (operator access)' } : {}),
   };
+}
+
+/** `Stream connection: <problem> — fix: <fix>`. */
+function connectionProblem(error: string): string {
+  const f = streamFailure(error);
+  return `Stream connection: ${f.message} — fix: ${f.fix}`;
 }
 
 /** What the account's own card and media calls last met, when DingTalk refused them (with the fix); else null. */

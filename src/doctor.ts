@@ -25,7 +25,7 @@ import type { HostFlavor } from './host.ts';
 import { createLogger, errorMessage, registerSecret } from './log.ts';
 import { gatewayErrorDetail, networkCode, statusKind } from './reply/gateway.ts';
 import { requestStreamTicket } from './stream.ts';
-import type { ObservedArea, Observation } from './observed.ts';
+import { CARD_NOT_DELIVERED, type ConnectionObservation, type Observed, type Observation } from './observed.ts';
 import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
@@ -53,7 +53,7 @@ export interface DoctorOptions {
    * Probe mode: no quota-counted DingTalk call (no Stream registration, card or upload); steps 3 and 5 report these
    * outcomes of the running account's own calls instead (src/observed.ts).
    */
-  observed?: Partial<Record<ObservedArea, Observation>>;
+  observed?: Observed;
 }
 
 /** A 1×1 PNG: the smallest upload that proves the permission. */
@@ -64,7 +64,7 @@ const silent = createLogger({ info: () => {}, warn: () => {}, error: () => {} })
 const DOCTOR_COMMAND = 'run `npx dingtalk-connector doctor --host-config <host config>` to check it now (it spends a few quota-counted DingTalk calls)';
 
 /** The host's probe: `runDoctor` without any quota-counted call (see the file comment). */
-export function runProbe(opts: Omit<DoctorOptions, 'observed'> & { observed: Partial<Record<ObservedArea, Observation>> }): Promise<DoctorCheck[]> {
+export function runProbe(opts: Omit<DoctorOptions, 'observed'> & { observed: Observed }): Promise<DoctorCheck[]> {
   return runDoctor(opts);
 }
 
@@ -93,7 +93,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     } catch (err) {
       add({ step: 2, name: 'DingTalk access token', status: 'fail', ...dingTalkFailure(err, account.apiBaseUrl) });
     }
-    if (opts.observed) add({ step: 2, name: 'Stream registration', status: 'skip', message: 'not called by the probe (not known to be free of the monthly quota); the connection state is in the status' });
+    if (opts.observed) add(streamCheck(opts.observed.stream));
     else try {
       await requestStreamTicket({ gatewayUrl: account.streamGatewayUrl, clientId: account.clientId, clientSecret: account.clientSecret, ua: opts.ua ?? 'dingtalk-connector-doctor', signal: AbortSignal.timeout(timeoutMs) });
       add({ step: 2, name: 'Stream registration', status: 'pass', message: `${host(account.streamGatewayUrl)} issued a Stream ticket` });
@@ -264,12 +264,38 @@ function observedCheck(step: 3 | 5, name: string, seen: Observation | undefined,
  * The account's card and media refusals as seen by its own calls (src/observed.ts), one line each with the fix
  * (`AI card: <problem> (seen <ISO time>) — fix: <fix>`); empty when none failed.
  */
-export function observedFailures(seen: Partial<Record<ObservedArea, Observation>>): string[] {
+export function observedFailures(seen: Observed): string[] {
   const checks = [
     seen.card?.error ? observedCheck(3, 'AI card', seen.card, (err) => cardFailure(err, ''), '') : undefined,
     seen.media?.error ? observedCheck(5, 'media upload', seen.media, (err) => mediaFailure(err, ''), '') : undefined,
   ];
   return checks.filter((c): c is DoctorCheck => c !== undefined).map((c) => `${c.name}: ${c.message}${c.fix ? ` — fix: ${c.fix}` : ''}`);
+}
+
+/** Probe mode: the running account's Stream connection as it is now (registration is not called: see the file comment). */
+function streamCheck(stream: ConnectionObservation | undefined): DoctorCheck {
+  const name = 'Stream connection';
+  if (!stream) return { step: 2, name, status: 'skip', message: 'the account does not run in this process; the probe does not register a Stream connection itself (not known to be free of the monthly quota)' };
+  const since = new Date(stream.since).toISOString();
+  if (stream.connected) return { step: 2, name, status: 'pass', message: `connected since ${since}` };
+  const f = streamFailure(stream.error);
+  return { step: 2, name, status: 'fail', message: `not connected since ${since}: ${f.message}`, fix: f.fix };
+}
+
+/**
+ * A Stream connection error (as src/stream.ts reports it) in the operator's words with its fix, without addresses
+ * or upstream bodies: rejected credentials, DingTalk unreachable, or the registration refused.
+ */
+export function streamFailure(error: string | undefined): { message: string; fix: string } {
+  const e = error ?? '';
+  if (/authFailed/.test(e)) return { message: causeProblem('dingtalk.credentials'), fix: causeFix('dingtalk.credentials') };
+  const code = /\b(E[A-Z]{3,}|ETIMEDOUT)\b/.exec(e)?.[1] ?? (/timeout|timed out/i.test(e) ? 'timed out' : /WebSocket|socket hang up/i.test(e) ? 'connection closed' : undefined);
+  if (code) return { message: `${causeProblem('dingtalk.unreachable', { detail: 'DingTalk’s Stream gateway' })} (${code})`, fix: causeFix('dingtalk.unreachable') };
+  const status = /HTTP (\d{3})/.exec(e)?.[1];
+  return {
+    message: `DingTalk refused the Stream registration${status ? ` (HTTP ${status})` : ''}`,
+    fix: 'in the DingTalk developer console set the robot’s message receiving mode to Stream and publish the app again',
+  };
 }
 
 function mediaFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
@@ -282,6 +308,7 @@ function cardFailure(err: unknown, baseUrl: string): { message: string; fix?: st
   if (err instanceof DingTalkApiError) {
     if (err.kind === 'permission') return { message: causeProblem('card.permission', { detail: scopes(err) }), fix: causeFix('card.permission') };
     if (/templateNotExist|templateUnpublished/.test(err.code)) return { message: causeProblem('card.template', { detail: err.code }), fix: causeFix('card.template') };
+    if (err.code === CARD_NOT_DELIVERED) return { message: causeProblem('card.delivery', { detail: err.message.slice(err.message.indexOf(`${CARD_NOT_DELIVERED}: `) + CARD_NOT_DELIVERED.length + 2) }), fix: causeFix('card.delivery') };
   }
   return dingTalkFailure(err, baseUrl);
 }

@@ -21,7 +21,7 @@ import { Sessions } from './sessions.ts';
 import { AnswersInFlight } from './stop.ts';
 import { OpenCards } from './cards.ts';
 import { PendingAnswers } from './pending.ts';
-import { observingGate } from './observed.ts';
+import { forgetObserved, noteConnection, observingGate } from './observed.ts';
 import { FileStore, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import { FolderRegistry, watchInstances, type InstanceInfo } from './instances.ts';
@@ -86,6 +86,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   const stateDir = account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId);
   const store = opts.store ?? new FileStore({ dir: stateDir, onError: (err) => log.warn(`state store: ${errorMessage(err)}`) });
   const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
+  forgetObserved(account.accountId);
   // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
   // and none starts after it — no REST call of this run happens after this function returned.
   const halt = new AbortController();
@@ -126,7 +127,11 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   setMaxListeners(0, signal);
   log.info(`starting (${opts.host.name} host, engine ${engine.name}${engine.name === 'gateway' ? `, gateway ${account.gateway.url}` : ''})`);
   let status: AccountStatus = { connected: false, reconnectAttempts: 0, otherInstances: [] };
-  const report = (patch: Partial<AccountStatus>) => opts.onStatus?.((status = { ...status, ...patch }));
+  const report = (patch: Partial<AccountStatus>) => {
+    status = { ...status, ...patch };
+    noteConnection(account.accountId, status);
+    opts.onStatus?.(status);
+  };
   const instances = await watchInstances({
     registry: new FolderRegistry(join(stateDir, 'instances')),
     clientId: account.clientId,
@@ -161,6 +166,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     });
   } finally {
     unregisterOutbound();
+    forgetObserved(account.accountId);
     await instances.stop();
     // Answers in progress were aborted with the signal; let them close their cards, for a bounded time.
     let graceTimer: NodeJS.Timeout | undefined;

@@ -28,9 +28,53 @@ const TELLING: readonly DingTalkApiError['kind'][] = ['permission', 'credentials
 
 const observations = new Map<string, Partial<Record<ObservedArea, Observation>>>();
 
-/** The last outcome of each area for one account (keyed by accountId). */
-export function observed(accountId: string): Partial<Record<ObservedArea, Observation>> {
-  return { ...observations.get(accountId) };
+/**
+ * createAndDeliver answers 200 even when it did not deliver the card, listing the space with `success: false` and a
+ * reason (protocol notes §3.3 createAndDeliver: "a 200 can still carry deliverResults[i].success:false"; the fake's
+ * reason for a robotCode that is not the app's is `robot not exist`): a refusal all the same.
+ */
+function undelivered(api: string, result: unknown): DingTalkApiError | undefined {
+  if (api !== 'card.createAndDeliver') return undefined;
+  const results = (result as { result?: { deliverResults?: Array<{ success?: boolean; errorMsg?: string }> } } | undefined)?.result?.deliverResults;
+  const failed = Array.isArray(results) ? results.find((r) => r?.success === false) : undefined;
+  return failed ? new DingTalkApiError({ api, status: 200, code: CARD_NOT_DELIVERED, message: failed.errorMsg ?? 'no reason given' }) : undefined;
+}
+
+/** The code recorded for a card DingTalk made but did not deliver. */
+export const CARD_NOT_DELIVERED = 'deliverResults.failed';
+
+/** The running account's Stream connection: up since `since`, or down since `since` with the raw `error`. */
+export interface ConnectionObservation {
+  connected: boolean;
+  /** Epoch ms of the last change. */
+  since: number;
+  error?: string;
+}
+
+export type Observed = Partial<Record<ObservedArea, Observation>> & { stream?: ConnectionObservation };
+
+const connections = new Map<string, ConnectionObservation>();
+
+/** The last outcome of each area for one account (keyed by accountId), and its connection while it runs. */
+export function observed(accountId: string): Observed {
+  const stream = connections.get(accountId);
+  return { ...observations.get(accountId), ...(stream ? { stream: { ...stream } } : {}) };
+}
+
+/**
+ * Forgets what the account met: called when a run of the account starts and when it ends, so the probe reports what
+ * the running account meets now, never an old run's connection or an app it no longer uses.
+ */
+export function forgetObserved(accountId: string): void {
+  observations.delete(accountId);
+  connections.delete(accountId);
+}
+
+/** Records the account's connection state (the monitor calls it on each change). */
+export function noteConnection(accountId: string, state: { connected: boolean; lastError?: string }, now: () => number = Date.now): void {
+  const before = connections.get(accountId);
+  if (before && before.connected === state.connected && before.error === state.lastError) return;
+  connections.set(accountId, { connected: state.connected, since: before?.connected === state.connected ? before.since : now(), ...(state.lastError ? { error: state.lastError } : {}) });
 }
 
 /**
@@ -47,7 +91,7 @@ export function observingGate(gate: CallGate, accountId: string, now: () => numb
     run: async (api, priority, call, signal) => {
       try {
         const result = await gate.run(api, priority, call, signal);
-        note(api);
+        note(api, undelivered(api, result));
         return result;
       } catch (err) {
         if (err instanceof DingTalkApiError && TELLING.includes(err.kind)) note(api, err);

@@ -105,6 +105,10 @@ export const CAUSES = {
     zh: { problem: '钉钉应用缺少 AI 卡片权限{detail}', fix: '请在钉钉开放平台为应用开通 Card.Instance.Write / Card.Streaming.Write 并重新发布应用' },
     en: { problem: 'The DingTalk app lacks the AI card permissions{detail}', fix: 'grant Card.Instance.Write / Card.Streaming.Write to the app in the DingTalk developer console and publish the app again' },
   },
+  'card.delivery': {
+    zh: { problem: '钉钉创建了 AI 卡片但没有送达（{detail}）', fix: '请在钉钉开放平台为应用添加“机器人”能力（消息接收模式选 Stream）并重新发布应用，并确认用户或群在机器人的可见范围内' },
+    en: { problem: 'DingTalk made the AI card but did not deliver it ({detail})', fix: 'add the robot capability to the app in the DingTalk developer console (message receiving mode: Stream), publish the app again, and make sure the user or group can see the robot' },
+  },
   'card.template': {
     zh: { problem: 'AI 卡片模板不可用（{detail}）', fix: '请把 channels.dingtalk-ai.cardTemplateId 设为已发布的模板，或删掉它以使用默认模板' },
     en: { problem: 'The AI card template is unavailable ({detail})', fix: 'set channels.dingtalk-ai.cardTemplateId to a published template, or remove it to use the default' },

@@ -7,6 +7,7 @@ import type { AccountSnapshot, DingTalkChannel, PluginApi } from '../src/channel
 import { CLAWDBOT, detectHost, MOLTBOT, OPENCLAW } from '../src/host.ts';
 import type { HostConfig } from '../src/config.ts';
 import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
+import { lastUserText, startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 
 function register(extra: Partial<PluginApi> = {}): DingTalkChannel {
   let channel: DingTalkChannel | undefined;
@@ -143,5 +144,161 @@ describe('channel registration', () => {
     expect(first.every((s) => !s.lastError)).toBe(true);
     controller.abort();
     await Promise.all(runs);
+  });
+});
+
+describe('several robots in one gateway', () => {
+  let gw: FakeGateway | undefined;
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+  });
+
+  /** One account run as the host runs it: its own abort signal, its status patches merged as the host merges them. */
+  function runAccount(ch: DingTalkChannel, cfg: HostConfig, accountId: string) {
+    const controller = new AbortController();
+    const status: AccountSnapshot = { accountId };
+    const done = ch.gateway.startAccount({
+      cfg,
+      accountId,
+      account: ch.config.resolveAccount(cfg, accountId),
+      abortSignal: controller.signal,
+      setStatus: (patch) => Object.assign(status, patch),
+    });
+    return { status, stop: async () => (controller.abort(), await done) };
+  }
+
+  test('two accounts each answer through their own robot and agent; stopping and restarting one leaves the other connected and answering, every message answered once', async () => {
+    fake = await startFakeDingTalk({ apps: [{ appKey: 'dingSALES', appSecret: 'S1' }, { appKey: 'dingHR', appSecret: 'S2' }] });
+    gw = await startFakeGateway({ token: 'gw-token' });
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+    const cfg: HostConfig = {
+      channels: {
+        'dingtalk-ai': {
+          // Shared by both robots (inherited): where DingTalk and the gateway are, who may talk.
+          apiBaseUrl: fake.apiBase,
+          oapiBaseUrl: fake.oapiBase,
+          gatewayUrl: gw.url,
+          gatewayToken: 'gw-token',
+          dmPolicy: 'open',
+          allowFrom: ['*'],
+          accounts: { sales: { clientId: 'dingSALES', clientSecret: 'S1', agentId: 'sales-agent' }, hr: { clientId: 'dingHR', clientSecret: 'S2', agentId: 'hr-agent' } },
+        },
+      },
+    };
+    expect(ch.config.listAccountIds(cfg)).toEqual(['sales', 'hr']);
+    const ask = async (appKey: string, text: string) => {
+      const before = new Set(fake!.cards.keys());
+      const { messageId } = fake!.pushRobotMessage(fake!.msg.text(text, { appKey, senderStaffId: 'u1' }));
+      await fake!.waitForAck(messageId, { within: 2000 });
+      const card = () => [...fake!.cards.values()].find((c) => !before.has(c.outTrackId) && c.appKey === appKey);
+      await fake!.waitFor(() => card()?.flowStatusHistory.at(-1) === '3', { timeoutMs: 5000 });
+      return card()!;
+    };
+
+    let sales = runAccount(ch, cfg, 'sales');
+    const hr = runAccount(ch, cfg, 'hr');
+    await fake.waitFor(() => fake!.openConnections('dingSALES') === 1 && fake!.openConnections('dingHR') === 1);
+    const hrConn = fake.conns.find((c) => c.appKey === 'dingHR' && c.open)!;
+
+    const s1 = await ask('dingSALES', 'quote please');
+    const h1 = await ask('dingHR', 'leave policy');
+    expect([s1.appKey, s1.streams.msgContent!.content]).toEqual(['dingSALES', 'Echo: quote please']);
+    expect([h1.appKey, h1.streams.msgContent!.content]).toEqual(['dingHR', 'Echo: leave policy']);
+    // Each account's agentId picks the agent that answers it.
+    expect(gw.requests.map((r) => r.body.model)).toEqual(['openclaw:sales-agent', 'openclaw:hr-agent']);
+
+    // Stop sales (a config reload of that account): hr keeps its very connection and answers on.
+    await sales.stop();
+    expect(sales.status).toMatchObject({ running: false, connected: false });
+    expect(fake.openConnections('dingSALES')).toBe(0);
+    const h2 = await ask('dingHR', 'while sales is down');
+    expect(h2.streams.msgContent!.content).toBe('Echo: while sales is down');
+    sales = runAccount(ch, cfg, 'sales');
+    await fake.waitFor(() => fake!.openConnections('dingSALES') === 1);
+    const [s2, h3] = await Promise.all([ask('dingSALES', 'back again'), ask('dingHR', 'during the restart')]);
+    expect(s2.streams.msgContent!.content).toBe('Echo: back again');
+    expect(h3.streams.msgContent!.content).toBe('Echo: during the restart');
+    expect(hrConn.open).toBe(true);
+    expect(fake.conns.filter((c) => c.appKey === 'dingHR')).toHaveLength(1);
+
+    // Every message answered exactly once, by its own robot.
+    expect(gw.requests.map((r) => lastUserText(r)).sort()).toEqual(['back again', 'during the restart', 'leave policy', 'quote please', 'while sales is down']);
+    expect(fake.cardList().map((c) => c.appKey).sort()).toEqual(['dingHR', 'dingHR', 'dingHR', 'dingSALES', 'dingSALES']);
+    expect(fake.cardList().every((c) => c.flowStatusHistory.filter((s) => s === '3').length === 1)).toBe(true);
+
+    // The status of each account: connected and since when, last inbound/outbound, answers today (kept across the restart).
+    const snapshot = (id: string, runtime: AccountSnapshot) => ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount(cfg, id), runtime });
+    await fake.waitFor(() => sales.status.answersToday === 2 && hr.status.answersToday === 3);
+    for (const [id, run, answers] of [['sales', sales, 2], ['hr', hr, 3]] as const) {
+      const s = snapshot(id, run.status);
+      expect(s).toMatchObject({ accountId: id, running: true, connected: true, answersToday: answers, engine: 'gateway', accessPolicy: 'dm open, groups allowlist', lastError: null });
+      expect(s.lastConnectedAt).toBeGreaterThan(Date.now() - 60_000);
+      expect(s.lastInboundAt).toBeGreaterThanOrEqual(s.lastConnectedAt as number);
+      expect(s.lastOutboundAt).toBeGreaterThanOrEqual(s.lastInboundAt as number);
+    }
+    // sales reconnected after its restart; hr's connection is as old as its start.
+    expect(snapshot('sales', sales.status).lastConnectedAt).toBeGreaterThan(snapshot('hr', hr.status).lastConnectedAt as number);
+    await Promise.all([sales.stop(), hr.stop()]);
+  });
+
+  test('a second account on the same clientId does not start (the error names both keys); the first keeps its connection', async () => {
+    fake = await startFakeDingTalk();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+    const cfg: HostConfig = {
+      channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, accounts: { copy: { agentId: 'other' } } } },
+    };
+    const first = runAccount(ch, cfg, 'default');
+    await fake.waitFor(() => first.status.connected === true);
+    const copy = ch.config.resolveAccount(cfg, 'copy');
+    expect(ch.config.isConfigured(copy)).toBe(false);
+    expect(ch.status.buildAccountSnapshot({ account: copy }).lastError).toMatch(
+      /^channels\.dingtalk-ai\.clientId \(inherited by accounts\.copy\) names the same robot \(clientId dingAPPKEY\) as channels\.dingtalk-ai\.clientId \(account "default"\)/,
+    );
+    const opens = fake.gatewayOpens.length;
+    await expect(
+      ch.gateway.startAccount({ cfg, accountId: 'copy', account: copy, abortSignal: new AbortController().signal, setStatus: () => {} }),
+    ).rejects.toThrow(/names the same robot/);
+    expect(fake.gatewayOpens.length).toBe(opens);
+    expect(fake.openConnections()).toBe(1);
+    await first.stop();
+  });
+
+  test('the status says what went wrong with the fix: a refused gateway token, cards refused by DingTalk', async () => {
+    fake = await startFakeDingTalk();
+    gw = await startFakeGateway({ token: 'gw-token' });
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+    const section = { clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, gatewayUrl: gw.url, dmPolicy: 'open' as const, allowFrom: ['*'] };
+    const ask = async (text: string) => {
+      const sent = fake!.sent.length;
+      const cards = fake!.cards.size;
+      fake!.pushRobotMessage(fake!.msg.text(text));
+      await fake!.waitFor(() => fake!.sent.length > sent || [...fake!.cards.values()].slice(cards).some((c) => ['3', '5'].includes(c.flowStatusHistory.at(-1) ?? '')), { timeoutMs: 5000 });
+    };
+    // A wrong gateway token: the answer fails; the status names the key to fix, without the token.
+    let cfg: HostConfig = { channels: { 'dingtalk-ai': { ...section, accounts: { desk: { clientId: 'dingAPPKEY', gatewayToken: 'wrong-token-123' } } } } };
+    let run = runAccount(ch, cfg, 'desk');
+    await fake.waitFor(() => run.status.connected === true);
+    await ask('hello');
+    await fake.waitFor(() => typeof run.status.lastError === 'string');
+    const snap = () => ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount(cfg, 'desk'), runtime: run.status });
+    expect(snap().lastError).toMatch(/^answer failed at \d{4}-\d\d-\d\dT[\d:.]+Z: The gateway rejected our credentials \(HTTP 401\)\. Check channels\.dingtalk-ai\.gatewayToken/);
+    expect(JSON.stringify(snap())).not.toMatch(/wrong-token-123|127\.0\.0\.1/);
+    expect(snap().answersToday).toBe(0);
+    await run.stop();
+
+    // Fixed token, cards refused: answers arrive as markdown (they count), and the status names the card permission fix.
+    cfg = { channels: { 'dingtalk-ai': { ...section, accounts: { desk: { clientId: 'dingAPPKEY', gatewayToken: 'gw-token' } } } } };
+    fake.faults.revokeScope('Card.Instance.Write');
+    run = runAccount(ch, cfg, 'desk');
+    await fake.waitFor(() => run.status.connected === true);
+    await ask('hello again');
+    await fake.waitFor(() => run.status.answersToday === 1);
+    expect(run.status.lastError).toBeNull();
+    expect(snap().lastError).toMatch(/^AI card: The DingTalk app lacks the AI card permissions .*\(seen .*\) — fix: grant Card\.Instance\.Write \/ Card\.Streaming\.Write to the app/);
+    await run.stop();
   });
 });

@@ -240,6 +240,72 @@ describe('doctor', () => {
     }
   });
 
+  describe('the probe never says "works" while answers would fail', () => {
+    const channel = () => createChannel({ registerChannel: () => {}, registrationMode: 'full' });
+    const running = (h: Awaited<ReturnType<typeof startHarness>>) =>
+      resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: h.gw.url, gatewayToken: 'gw-token', apiBaseUrl: h.fake.apiBase, oapiBaseUrl: h.fake.oapiBase, dmPolicy: 'open', allowFrom: ['*'] } } }, 'default', {});
+    const missingUserMessage = () => ({ kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.' } } }) as const;
+
+    test('a wrong gateway token: "gateway auth" fails naming where the token was read and the fix; no token leaks', async () => {
+      const probe = await channel().status.probeAccount({ account: account({ gatewayToken: 'wrong-token-456' }), cfg: HOST_CONFIG });
+      expect(probe.ok).toBe(false);
+      expect(probe.error).toContain('✗ 4. gateway auth: HTTP 401: the credential from channels.dingtalk-ai.gatewayToken was refused — fix: ');
+      expect(probe.error).toContain(failureFix('unauthorized', { status: 401 }));
+      expect(JSON.stringify(probe)).not.toContain('wrong-token-456');
+    });
+
+    test('the gateway answers 404 on the chat endpoint while the engine is "gateway": fails; with engine "runtime" the endpoint does not matter', async () => {
+      gw.respond = () => ({ kind: 'status', status: 404, body: { error: { message: 'Not Found' } } });
+      const off = await channel().status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+      expect(off.ok).toBe(false);
+      expect(off.error).toContain('✗ 4. chat endpoint enabled');
+      const rt = await channel().status.probeAccount({ account: account({ engine: "runtime" }), cfg: HOST_CONFIG });
+      expect(rt.error ?? "").toBe("");
+      expect(rt.ok).toBe(true);
+    });
+
+    test('the app has no robot (the card is made but not delivered, 200 with deliverResults success:false): the AI card check fails with the fix', async () => {
+      const h = await startHarness();
+      try {
+        h.fake.faults.deliverResultFailure('robot not exist');
+        await h.send(h.fake.msg.text('hello robot', { senderStaffId: 'u1' }));
+        // The answer still reached the user, as markdown.
+        expect(h.fake.sent).toHaveLength(1);
+        h.gw.respond = missingUserMessage;
+        const probe = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
+        expect(probe.ok).toBe(false);
+        expect(probe.error).toMatch(/✗ 3\. AI card: DingTalk made the AI card but did not deliver it \(robot not exist\) \(seen [^)]+\) — fix: add the robot capability to the app/);
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('the running account lost its Stream connection and cannot get it back: fails naming the cause without addresses; connected again: passes', async () => {
+      const h = await startHarness();
+      try {
+        h.gw.respond = missingUserMessage;
+        const ok = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
+        expect(ok.checks!.find((c) => c.name === 'Stream connection')).toMatchObject({ status: 'pass', message: expect.stringMatching(/^connected since \d{4}-/) });
+        h.fake.faults.gatewayFail(503, 1000);
+        h.fake.ws.drop();
+        await h.fake.waitFor(() => h.statuses.at(-1)?.connected === false && !!h.statuses.at(-1)?.lastError);
+        const down = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
+        expect(down.ok).toBe(false);
+        expect(down.error).toMatch(/✗ 2\. Stream connection: not connected since [^:]+:\d\d:[\d.]+Z: DingTalk refused the Stream registration \(HTTP 503\) — fix: in the DingTalk developer console set the robot’s message receiving mode to Stream/);
+        expect(down.error).not.toMatch(/127\.0\.0\.1|localhost/);
+        h.fake.faults.clear();
+        await h.fake.waitFor(() => h.statuses.at(-1)?.connected === true, { timeoutMs: 10_000 });
+        const again = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
+        expect(again.error ?? "").toBe("");
+      } finally {
+        await h.close();
+      }
+      // A stopped account: the probe does not claim a connection.
+      const stopped = await channel().status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+      expect(stopped.checks!.find((c) => c.name === 'Stream connection')!.status).toBe('skip');
+    });
+  });
+
   test('engine runtime: no gateway endpoint checks; the note says senders are ordinary senders', async () => {
     const checks = await doctor({ engine: 'runtime' });
     expect(find(checks, 'gateway endpoint').status).toBe('skip');

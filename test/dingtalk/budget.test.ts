@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { AppBudget } from '../../src/dingtalk/budget.ts';
+import { AppBudget, budgetFor } from '../../src/dingtalk/budget.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,5 +138,20 @@ describe('app call budget, counted where DingTalk counts: on arrival', () => {
     await vi.runAllTimersAsync();
     await Promise.all([hung, next]);
     expect(started).toEqual([0, 6_000]); // answered at 5 s, out of the window at 6 s
+  });
+});
+
+describe('the budget of an app', () => {
+  test('is shared by everything on one clientId (restarts, other accounts, sends) and separate for another app; the latest edition sets the limit', () => {
+    const a = budgetFor('dingSHARED1', 'standard');
+    expect(budgetFor('dingSHARED1', 'standard')).toBe(a);
+    expect(a.perSecond).toBe(18);
+    expect(budgetFor('dingSHARED1', 'professional')).toBe(a);
+    expect(a.perSecond).toBe(38);
+    const b = budgetFor('dingOTHER2', 'professional');
+    expect(b).not.toBe(a);
+    a.markQuotaExhausted();
+    expect(budgetFor('dingSHARED1').quotaExhausted()).toBe(true);
+    expect(b.quotaExhausted()).toBe(false);
   });
 });
