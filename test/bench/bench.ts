@@ -3,15 +3,17 @@
  * DingTalk and the fake gateway, all on 127.0.0.1. Prints figures next to targets; it is not a test and is
  * never part of `npm test`.
  *
- *   npm run bench                      # full run (about 7 minutes on 2 cores)
- *   npm run bench -- --quick           # short smoke run (about 30 s)
- *   npm run bench -- --runs 5 --latencies 0,60,150 --sections answers,load,cpu,heap,state
+ *   npm run bench                      # full run (about 15 minutes on 2 cores, of which ~7 the simulated months)
+ *   npm run bench -- --quick           # short smoke run (about 2 minutes; the "month" is then 3 working days)
+ *   npm run bench -- --sections month,cheapest   # issue 18: the simulated month and the cheapest answer per mode
+ *   npm run bench -- --runs 5 --latencies 0,60,150 --sections answers,load,cpu,heap,state,month
  *
  * Options (defaults in parseOptions): --runs N · --quick · --sections answers,load,cpu,heap · --latencies 0,60 (ms per
  * DingTalk call) · --lengths 5,30,120 (s of token flow) · --per-length 3 · --rate 20 (tokens/s) · --token-chars 4 ·
  * --conversations 200 · --load-latency 60 · --load-qps 20 · --load-min 10 · --load-max 30 (s) · --load-spread 0 (s) ·
  * --cpu-conversations 30 · --cpu-seconds 30 · --cpu-burst-chunks 2400 · --senders 100000 · --state-senders 1000,100000 ·
- * --state-rate 100 (messages/s) · --state-seconds 20 · --verbose (child output).
+ * --state-rate 100 (messages/s) · --state-seconds 20 · --month-days 22 · --month-per-day 60 · --month-budgets 5000,10000,50000 ·
+ * --month-parallel 2 (months run at once) · --verbose (child output).
  * (Flags vite-node itself knows — --root, --config, --mode, --watch, --script, --options, --help — are not used.)
  *
  * Every measurement runs in a child process of its own (the same runner, this file, `--child <task>`), so that
@@ -30,6 +32,7 @@ import { createDedupe } from '../../src/dedupe.ts';
 import { FileStore } from '../../src/store.ts';
 import type { InboundMessage } from '../../src/inbound.ts';
 import { startHarness, type Harness } from '../harness.ts';
+import { cheapestReport, monthReport, runCheapest, runMonth, type CheapestTask, type MonthResult, type MonthTask } from './month.ts';
 import { lastUserText, startFakeGateway, type ReplyTiming } from '../fake-gateway/index.ts';
 import type { CallRecord, CardState, FakeDingTalk } from '../fake-dingtalk/index.ts';
 
@@ -66,6 +69,11 @@ interface Options {
   stateSenders: number[];
   stateRate: number;
   stateSeconds: number;
+  /** Section 6 (test/bench/month.ts). */
+  monthDays: number;
+  monthPerDay: number;
+  monthBudgets: number[];
+  monthParallel: number;
   verbose: boolean;
 }
 
@@ -90,7 +98,7 @@ function parseOptions(argv: string[]): Options {
   return {
     runs: Math.max(1, Math.round(num('runs', quick ? 1 : 3))),
     quick,
-    sections: value('sections')?.split(',') ?? ['answers', 'load', 'cpu', 'heap', 'state'],
+    sections: value('sections')?.split(',') ?? ['answers', 'load', 'cpu', 'heap', 'state', 'month', 'cheapest'],
     latencies: list('latencies', [0, 60]),
     lengths: list('lengths', quick ? [5] : [5, 30, 120]),
     perLength: Math.max(1, Math.round(num('per-length', quick ? 2 : 3))),
@@ -109,6 +117,10 @@ function parseOptions(argv: string[]): Options {
     stateSenders: list('state-senders', [1_000, 100_000]),
     stateRate: num('state-rate', 100),
     stateSeconds: num('state-seconds', quick ? 5 : 20),
+    monthDays: Math.max(1, Math.round(num('month-days', quick ? 3 : 22))),
+    monthPerDay: Math.max(1, Math.round(num('month-per-day', 60))),
+    monthBudgets: list('month-budgets', [5_000, 10_000, 50_000]),
+    monthParallel: Math.max(1, Math.round(num('month-parallel', 2))),
     verbose: flag('verbose'),
   };
 }
@@ -327,7 +339,9 @@ type Task =
   | { kind: 'cpu'; mode: 'paced' | 'burst'; conversations: number; chunks: number; rate: number; tokenChars: number }
   | { kind: 'gateway' }
   | { kind: 'heap'; senders: number }
-  | { kind: 'state'; senders: number; rate: number; seconds: number };
+  | { kind: 'state'; senders: number; rate: number; seconds: number }
+  | MonthTask
+  | CheapestTask;
 
 async function benchHarness(latencyMs: number, rateLimit?: { perApiQps: number }, gatewayUrl?: string): Promise<Harness> {
   return startHarness({
@@ -659,6 +673,8 @@ async function runChild(task: Task, resultFile: string): Promise<void> {
     case 'gateway': return taskGateway(task, resultFile);
     case 'heap': result = await taskHeap(task); break;
     case 'state': result = await taskState(task); break;
+    case 'month': result = await runMonth(task); break;
+    case 'cheapest': result = await runCheapest(task); break;
   }
   loop.disable();
   const envelope: Envelope = { result, processWarnings, loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) } };
@@ -787,6 +803,32 @@ async function main(): Promise<void> {
       }
     }
   }
+
+  // Phase 4: simulated months (accelerated time), a few at once (each is one process).
+  const months: MonthResult[] = [];
+  const hasGovernor = 'governor' in new AppBudget();
+  if (o.sections.includes('month')) {
+    const noBudget = hasGovernor ? 1e9 : undefined;
+    const base = { kind: 'month' as const, perDay: o.monthPerDay, days: o.monthDays, seed: 18 };
+    const tasks: MonthTask[] = [
+      { ...base, label: 'mode 1 always (no governor)', cardIntervalMs: CARD_UPDATE_INTERVAL_MS, monthlyCallBudget: noBudget },
+      { ...base, label: 'fixed 300 ms (seed plugin)', cardIntervalMs: 300, monthlyCallBudget: noBudget, stopAfterCalls: Math.max(...o.monthBudgets) },
+      ...(hasGovernor ? o.monthBudgets.map((b) => ({ ...base, label: `governor, budget ${b.toLocaleString('en')}`, cardIntervalMs: CARD_UPDATE_INTERVAL_MS, monthlyCallBudget: b })) : []),
+    ];
+    progress(`month: ${tasks.length} simulated months of ${o.monthDays} working days, ${o.monthParallel} at once`);
+    const queue = [...tasks.entries()];
+    const done: Array<[number, MonthResult]> = [];
+    await Promise.all(
+      Array.from({ length: o.monthParallel }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) done.push([next[0], await inChild<MonthResult>(next[1], `month ${next[1].label}`)]);
+      }),
+    );
+    months.push(...done.sort((a, b) => a[0] - b[0]).map(([, r]) => r));
+  }
+  const cheapestLengths = [2, 30];
+  const cheapest = o.sections.includes('cheapest')
+    ? await inChild<Awaited<ReturnType<typeof runCheapest>>>({ kind: 'cheapest', lengths: cheapestLengths, gridMs: CARD_UPDATE_INTERVAL_MS }, 'cheapest answers')
+    : undefined;
 
   // ---- 1 + 2: per answer
   if (answers.length) {
@@ -950,6 +992,30 @@ async function main(): Promise<void> {
       verdicts.push({ target: `state: CPU per message / p99 at ${senders.toLocaleString('en')} known senders, ${o.stateRate} msg/s`, figure: `${cpu.toFixed(3)} ms (${f1(overRuns(rs, (r) => r.coreShare * 100))} % of a core) / ${p99.toFixed(2)} ms`, limit: '(figure only)', ok: undefined });
     }
     out.push(table(rows));
+  }
+
+  // ---- 6: the month
+  if (months.length) {
+    const { lines, verdicts: v } = monthReport(
+      months,
+      {
+        perDay: o.monthPerDay,
+        days: o.monthDays,
+        budgets: o.monthBudgets,
+        quickNote: o.monthDays < 22 ? ` — SHORT RUN: ${o.monthDays} working days, not a month` : '',
+        governorNote: hasGovernor ? '' : 'this build has no monthly call governor: only the policies without one were run',
+      },
+      (rows) => table(rows),
+    );
+    out.push(...lines);
+    verdicts.push(...v);
+  }
+
+  // ---- 7: the cheapest complete answer
+  if (cheapest) {
+    const { lines, verdicts: v } = cheapestReport(cheapest, cheapestLengths, (rows) => table(rows));
+    out.push(...lines);
+    verdicts.push(...v);
   }
 
   if (verdicts.length) {
