@@ -226,9 +226,10 @@ function modelCheck(opts: DoctorOptions, mode: 'run' | 'skip'): DoctorCheck {
   const name = 'model configured';
   if (mode === 'skip') return { step: 4, name, status: 'skip', message: 'needs a working gateway endpoint' };
   if (!opts.hostConfig) return { step: 4, name, status: 'skip', message: 'unknown without the host config (doctor --host-config <path>)' };
-  const agents = (opts.hostConfig as { agents?: { defaults?: { model?: unknown }; list?: Array<{ id?: string; model?: unknown }> } }).agents;
+  // OpenClaw 2026.9 keys agents by id (`agents.entries.<id>`); older hosts list them (`agents.list[]`).
+  const agents = (opts.hostConfig as { agents?: { defaults?: { model?: unknown }; entries?: Record<string, { model?: unknown } | undefined>; list?: Array<{ id?: string; model?: unknown }> } }).agents;
   const agentId = opts.account.gateway.agentId;
-  const own = agents?.list?.find((a) => a.id === agentId)?.model;
+  const own = agents?.entries?.[agentId]?.model ?? agents?.list?.find((a) => a.id === agentId)?.model;
   const model = modelName(own) ?? modelName(agents?.defaults?.model);
   if (model) return { step: 4, name, status: 'pass', message: `agent "${agentId}" uses ${model}` };
   return { step: 4, name, status: 'fail', message: `agent "${agentId}" has no model: agents.defaults.model is not set`, fix: failureFix('no-model') };

@@ -171,6 +171,15 @@ describe('doctor', () => {
     expect(find(await doctor({}, {}), 'model configured').status).toBe('skip');
   });
 
+  test('4. an agent\'s own model counts, keyed (OpenClaw 2026.9 agents.entries) or listed (older hosts)', async () => {
+    const keyed = { agents: { entries: { sales: { model: { primary: 'mock/mock-vision' } } } } } as HostConfig;
+    const listed = { agents: { list: [{ id: 'sales', model: 'mock/mock-vision' }] } } as HostConfig;
+    for (const hostConfig of [keyed, listed]) {
+      expect(find(await doctor({ agentId: 'sales' }, { hostConfig }), 'model configured')).toMatchObject({ status: 'pass', message: 'agent "sales" uses mock/mock-vision' });
+    }
+    expect(find(await doctor({ agentId: 'ops' }, { hostConfig: keyed }), 'model configured').status).toBe('fail');
+  });
+
   test('4. the Clawdbot flavor asks for its own model name', async () => {
     await runDoctor({ account: account({ agentId: 'ops' }), host: CLAWDBOT, timeoutMs: 3000 });
     expect(gw.requests[0]!.body.model).toBe('clawdbot:ops');
