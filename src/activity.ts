@@ -55,3 +55,8 @@ export function recordAnswer(accountId: string, outcome: AnswerOutcome, now: num
   byAccount.set(accountId, a);
   return { ...a };
 }
+
+/** A message the agent sent first (`message send`, a scheduled job) went out: it sets the last outbound time. */
+export function recordOutbound(accountId: string, now: number = Date.now()): void {
+  byAccount.set(accountId, { ...activityOf(accountId, now), lastOutboundAt: now });
+}

@@ -125,6 +125,8 @@ export function createChannel(api: PluginApi) {
         ...(probe ? { probe } : {}),
         ...describe(account),
         mode: 'stream',
+        // Answers and the agent's own sends (`message send`) alike.
+        lastOutboundAt: Math.max(Number(runtime?.lastOutboundAt ?? 0), activityOf(account.accountId).lastOutboundAt ?? 0) || null,
         // Counted by the running account; a new day starts at 0 even before its first answer.
         answersToday: runtime?.answersDay === localDay(Date.now()) && typeof runtime.answersToday === 'number' ? runtime.answersToday : 0,
         lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null) ?? observedFailure(account.accountId),
@@ -137,7 +139,10 @@ export function createChannel(api: PluginApi) {
       probeAccount: async ({ account, timeoutMs, cfg }: { account: ResolvedAccount; timeoutMs?: number; cfg?: HostConfig }): Promise<ProbeResult> => {
         const started = Date.now();
         try {
-          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: Math.min(timeoutMs ?? 10_000, 10_000), observed: observed(account.accountId) });
+          // The whole probe stays within the host's timeout (two network checks in a row: the token, the gateway): a
+          // probe is a plugin call the host waits for when it drains the plugin (5 s before a forced retirement).
+          const perCheckMs = Math.max(500, Math.min(timeoutMs ?? 10_000, 10_000) / 2);
+          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId) });
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {

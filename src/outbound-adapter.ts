@@ -20,6 +20,7 @@ import { budgetFor } from './dingtalk/budget.ts';
 import { MARKDOWN_CHUNK_CHARS } from './deliver.ts';
 import { createLogger, type HostLogger } from './log.ts';
 import { mediaPolicy } from './media/policy.ts';
+import { recordOutbound } from './activity.ts';
 import { formatTarget, parseTarget, runningOutbound, sendOutboundMedia, sendOutboundText, TARGET_FORMS, type OutboundDeps } from './outbound.ts';
 
 /** What the hosts pass to sendText / sendMedia (the part we use). */
@@ -83,7 +84,11 @@ export function createOutbound(opts: OutboundAdapterOptions) {
     return deps;
   };
 
-  const result = (to: string, ids: string[]): OutboundDeliveryResult => ({
+  const result = (to: string, ids: string[], accountId: string | null | undefined): OutboundDeliveryResult => {
+    if (ids.length) recordOutbound(accountId || DEFAULT_ACCOUNT_ID);
+    return sent(to, ids);
+  };
+  const sent = (to: string, ids: string[]): OutboundDeliveryResult => ({
     channel: CHANNEL_ID,
     messageId: ids.at(-1) ?? '',
     messageIds: ids,
@@ -105,13 +110,13 @@ export function createOutbound(opts: OutboundAdapterOptions) {
       },
       sendText: async (ctx: OutboundContext): Promise<OutboundDeliveryResult> => {
         const target = parseTarget(ctx.to);
-        return result(formatTarget(target), await sendOutboundText(depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''));
+        return result(formatTarget(target), await sendOutboundText(depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
       },
       sendMedia: async (ctx: OutboundContext): Promise<OutboundDeliveryResult> => {
         const target = parseTarget(ctx.to);
         const deps = depsFor(ctx.cfg, ctx.accountId);
         const ids = ctx.mediaUrl ? await sendOutboundMedia(deps, target, ctx.text ?? '', ctx.mediaUrl) : await sendOutboundText(deps, target, ctx.text ?? '');
-        return result(formatTarget(target), ids);
+        return result(formatTarget(target), ids, ctx.accountId);
       },
     },
     messaging: {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { activityOf, localDay, recordAnswer } from '../src/activity.ts';
+import { activityOf, localDay, recordAnswer, recordOutbound } from '../src/activity.ts';
 
 describe('account activity for the status view', () => {
   const day1 = new Date(2026, 10, 30, 9, 0).getTime();
@@ -27,5 +27,11 @@ describe('account activity for the status view', () => {
     );
     expect(recordAnswer('act-c', { delivered: false, cause: 'shutdown' }, at + 1).lastAnswerError).toBe(failed.lastAnswerError);
     expect(recordAnswer('act-c', { delivered: true }, at + 2).lastAnswerError).toBeNull();
+  });
+
+  test('a message the agent sends first sets the last outbound time and is not an answer', () => {
+    recordAnswer('act-d', { delivered: true }, day1);
+    recordOutbound('act-d', day1 + 5000);
+    expect(activityOf('act-d', day1 + 6000)).toMatchObject({ answersToday: 1, lastOutboundAt: day1 + 5000 });
   });
 });

@@ -243,6 +243,19 @@ describe('several robots in one gateway', () => {
     await Promise.all([sales.stop(), hr.stop()]);
   });
 
+  test('a message the agent sends first (the host\'s outbound adapter) shows as the account\'s last outbound', async () => {
+    fake = await startFakeDingTalk();
+    const ch = register({ registrationMode: 'full' });
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { notify: { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } } } };
+    const account = ch.config.resolveAccount(cfg, 'notify');
+    expect(ch.status.buildAccountSnapshot({ account }).lastOutboundAt).toBeNull();
+    const before = Date.now();
+    await ch.outbound.sendText({ cfg, to: 'user:staff42', text: 'reminder', accountId: 'notify' });
+    expect(fake.sent).toHaveLength(1);
+    expect(ch.status.buildAccountSnapshot({ account }).lastOutboundAt).toBeGreaterThanOrEqual(before);
+    expect(ch.status.buildAccountSnapshot({ account }).answersToday).toBe(0);
+  });
+
   test('a second account on the same clientId does not start (the error names both keys); the first keeps its connection', async () => {
     fake = await startFakeDingTalk();
     const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
