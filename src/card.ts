@@ -17,8 +17,13 @@ import { createAndDeliverCard, streamCard, updateCard, type Target } from './din
 import { DingTalkNetworkError } from './dingtalk/errors.ts';
 import { errorMessage, type Logger } from './log.ts';
 
-/** flowStatus values of the AI card template (spec §3.3). */
-export const FLOW = { INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
+/** flowStatus values of the AI card template (spec §3.3). PROCESSING is the "thinking" state. */
+export const FLOW = { PROCESSING: '1', INPUTING: '2', FINISHED: '3', FAILED: '5' } as const;
+/**
+ * A final-only card waits this long before it is created: an answer ready by then is created already finished, in
+ * one call (createAndDeliver carries the final cardParamMap: flowStatus and text, spec §3.3).
+ */
+export const FINAL_CARD_CREATE_DELAY_MS = 1_500;
 export const CONTENT_KEY = 'msgContent';
 /**
  * The most one card shows; a longer answer continues in markdown messages. DingTalk documents ≤1 K per streaming
@@ -43,6 +48,15 @@ export interface AiCardOptions {
   pressure?: () => number;
   /** Told when the card may exist on DingTalk, what it shows, and when it is closed (the open-card registry). */
   tracker?: CardTracker;
+  /**
+   * Final-only card (delivery mode 3, ./dingtalk/governor.ts): created in the thinking state (PROCESSING), no
+   * streaming updates, and the whole text with FINISHED/FAILED in one instance update (spec §3.3: `PUT
+   * /v1.0/card/instances` sets cardParamMap values, flowStatus among them). Created after `createDelayMs`; an answer
+   * ready by then makes a card created already finished: one call in all.
+   */
+  finalOnly?: { createDelayMs: number };
+  /** Asked before each streaming update (the monthly call governor); false skips it (the final carries the text). */
+  mayStream?: () => boolean;
 }
 
 /** Follows the cards that may be open on DingTalk, so that a crash or stop cannot leave them typing (see ./cards.ts). */
@@ -78,6 +92,11 @@ export class AiCard {
   /** Why the card broke, for logs. */
   failure: string | undefined;
   failureError: unknown;
+  /** DingTalk card calls attempted for this card (create, updates, finals), for the answer's cost in logs. */
+  calls = 0;
+  /** The final text to create the card with (final-only card, answer ready before the create). */
+  private createFinal: { text: string; isError: boolean } | undefined;
+  private wakeCreate: (() => void) | undefined;
 
   constructor(opts: AiCardOptions) {
     this.opts = opts;
@@ -85,8 +104,20 @@ export class AiCard {
 
   /** Create and deliver the card. Resolves false (never throws) when the card cannot be used. */
   start(): Promise<boolean> {
-    this.ready ??= this.create();
+    this.ready ??= this.opts.finalOnly ? this.deferredCreate(this.opts.finalOnly.createDelayMs) : this.create();
     return this.ready;
+  }
+
+  private async deferredCreate(delayMs: number): Promise<boolean> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.wakeCreate = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakeCreate = undefined;
+    return this.create();
   }
 
   get usable(): boolean {
@@ -96,7 +127,7 @@ export class AiCard {
   /** The whole answer so far; the newest text wins. */
   update(text: string): void {
     // Trailing spaces and newlines change nothing on screen: not worth a call.
-    if (!this.usable || text.trimEnd() === this.lastSent.trimEnd()) return;
+    if (this.opts.finalOnly || !this.usable || text.trimEnd() === this.lastSent.trimEnd()) return;
     this.pending = text;
     if (this.state === 'streaming') this.schedule();
   }
@@ -128,20 +159,28 @@ export class AiCard {
 
   private async create(): Promise<boolean> {
     this.opts.tracker?.opened(this.outTrackId);
+    const final = this.createFinal;
     try {
+      this.calls++;
       const res = await createAndDeliverCard(this.opts.client, {
         templateId: this.opts.templateId,
         outTrackId: this.outTrackId,
         target: this.opts.target,
         params: {
-          flowStatus: FLOW.INPUTING,
-          [CONTENT_KEY]: '',
+          flowStatus: final ? (final.isError ? FLOW.FAILED : FLOW.FINISHED) : this.opts.finalOnly ? FLOW.PROCESSING : FLOW.INPUTING,
+          [CONTENT_KEY]: final?.text ?? '',
           staticMsgContent: '',
           sys_full_json_obj: JSON.stringify({ order: [CONTENT_KEY] }),
         },
       });
       const failed = res.result?.deliverResults?.find((r) => r.success === false);
       if (failed) throw new Error(`card not delivered to ${failed.spaceType ?? '?'}.${failed.spaceId ?? '?'}: ${failed.errorMsg ?? 'no reason given'}`);
+      if (final) {
+        this.state = 'closed';
+        this.opts.tracker?.shown(this.outTrackId, final.text);
+        this.opts.tracker?.closed(this.outTrackId);
+        return true;
+      }
       if (this.state === 'creating') this.state = 'streaming';
       if (this.pending !== undefined) this.schedule();
       return true;
@@ -171,6 +210,11 @@ export class AiCard {
     const text = this.pending;
     this.pending = undefined;
     if (text === undefined || text.trimEnd() === this.lastSent.trimEnd() || this.state !== 'streaming') return;
+    // The month's budget has no room for optional updates: keep the text for the final (or a later update).
+    if (this.opts.mayStream?.() === false) {
+      this.pending = text;
+      return;
+    }
     // On time (or a timer's few ms late): keep the grid. Long after the slot (tokens paused): start a new grid now.
     const now = performance.now();
     this.slotAt = now - due < SLOT_SLACK_MS ? due : now;
@@ -191,6 +235,13 @@ export class AiCard {
   }
 
   private async close(text: string, isError: boolean): Promise<boolean> {
+    if (this.wakeCreate && this.state === 'creating') {
+      // A final-only card not created yet: create it already finished, one call.
+      this.createFinal = { text, isError };
+      this.wakeCreate();
+      const created = await this.start();
+      return created && (this.state as State) === 'closed';
+    }
     const ok = await this.start();
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -200,7 +251,9 @@ export class AiCard {
     await this.inFlight;
     if (!ok || this.state !== 'streaming') return false;
     this.state = 'closed';
-    if (await this.closeWith(text, isError, 'streaming-first')) {
+    // A final-only card streamed nothing: one instance update sets the text and the state (the streaming finalize then
+    // only serves when that update fails).
+    if (await this.closeWith(text, isError, this.opts.finalOnly ? 'instance-first' : 'streaming-first')) {
       this.opts.tracker?.closed(this.outTrackId);
       return true;
     }
@@ -219,13 +272,14 @@ export class AiCard {
     const viaStreaming = async () => {
       await this.stream(text, true, isError);
       try {
+        this.calls++;
         await updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } });
       } catch (err) {
         // The finalize already ended the card (spec §3.3: isFinalize → FINISHED, isError → FAILED); only the badge may lag.
         this.opts.log.warn(`card ${this.outTrackId}: final state not set: ${errorMessage(err)}`);
       }
     };
-    const viaInstance = () => updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } });
+    const viaInstance = () => (this.calls++, updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } }));
     const ways = order === 'streaming-first' ? [['streaming finalize', viaStreaming], ['instance update', viaInstance]] as const : [['instance update', viaInstance], ['streaming finalize', viaStreaming]] as const;
     for (const [name, way] of ways) {
       try {
@@ -239,13 +293,18 @@ export class AiCard {
     return false;
   }
 
-  private stream(content: string, isFinalize: boolean, isError: boolean, signal?: AbortSignal): Promise<unknown> {
-    return streamCard(
-      this.opts.client,
-      { outTrackId: this.outTrackId, key: CONTENT_KEY, content, guid: randomUUID(), isFinalize, isError },
-      isFinalize,
-      signal,
-    );
+  private async stream(content: string, isFinalize: boolean, isError: boolean, signal?: AbortSignal): Promise<unknown> {
+    try {
+      return await streamCard(
+        this.opts.client,
+        { outTrackId: this.outTrackId, key: CONTENT_KEY, content, guid: randomUUID(), isFinalize, isError },
+        isFinalize,
+        signal,
+      );
+    } finally {
+      // An update withdrawn while it waited for the budget was never sent.
+      if (!signal?.aborted) this.calls++;
+    }
   }
 
   private break(reason: string): void {

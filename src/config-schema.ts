@@ -49,6 +49,8 @@ const accountProperties = {
   },
   refusalMessage: { type: 'string' },
   stopWords: { type: 'array', items: { type: 'string' } },
+  monthlyCallBudget: { type: 'integer', minimum: 0, default: 4000 },
+  streaming: { type: 'string', enum: ['on', 'off', 'dm', 'group'], default: 'on' },
 } as const;
 
 export const CONFIG_SCHEMA = {
@@ -107,5 +109,13 @@ export const UI_HINTS: Record<string, UiHint> = {
   groups: { label: '按群设置 Per-group settings', help: '键为群的 openConversationId：enabled、allowFrom（群内可用的人）、requireMention、systemPrompt。Per-group overrides.', advanced: true },
   refusalMessage: { label: '拒绝提示 Refusal message', help: '没有权限的人收到的一句话（每人每小时最多一次）；留空字符串则不回复。Sent to refused senders at most once an hour; "" for silence.', advanced: true },
   stopWords: { label: '停止词 Stop words', help: '发送这些词会停止正在进行的回答，默认 停止、/stop、stop、取消。Words that stop the answer in progress.', advanced: true },
+  monthlyCallBudget: {
+    label: '每月调用预算 Monthly call budget',
+    help: '本应用每个自然月（按北京时间计）最多使用的钉钉接口调用次数，同一应用的所有账号共用；用完后只发 markdown 消息。默认 4000：标准版组织每月 5000 次（所有应用共用，获取 token 等不计），留 20% 给其他应用。实际额度见 钉钉开发者后台 → 资源管理。DingTalk calls this app may spend per calendar month (China time), shared by its accounts; default 4000 = 80 % of the standard edition’s 5,000 for the whole org. See the developer console → 资源管理 for your org’s figure.',
+  },
+  streaming: {
+    label: '流式输出 Streaming',
+    help: 'on（默认）：卡片逐字显示；dm：仅单聊；group：仅群聊；off：不流式，卡片先显示思考中，完成后一次显示全文（预算紧张时改用 markdown 消息）。Where answers stream; elsewhere a thinking card shows the whole answer at once.',
+  },
   accounts: { label: '多个机器人 Accounts', help: '每个键是一个账号 id，未填写的项继承上层配置。Per-robot overrides.', advanced: true },
 };

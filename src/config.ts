@@ -5,6 +5,7 @@
 
 import { join } from 'node:path';
 import { CONFIG_SCHEMA } from './config-schema.ts';
+import { DEFAULT_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 
 export const CHANNEL_ID = 'dingtalk-ai';
@@ -48,6 +49,8 @@ export interface DingTalkAccountConfig {
   groups?: Record<string, GroupOverride | undefined>;
   refusalMessage?: string;
   stopWords?: string[];
+  monthlyCallBudget?: number;
+  streaming?: StreamingPolicy;
 }
 
 export interface DingTalkChannelConfig extends DingTalkAccountConfig {
@@ -108,6 +111,10 @@ export interface ResolvedAccount {
   refusalMessage: string | undefined;
   /** Lower-case words that stop the answer in progress. */
   stopWords: string[];
+  /** DingTalk calls this app may spend per calendar month in China Standard Time (src/dingtalk/governor.ts). */
+  monthlyCallBudget: number;
+  /** Where answers stream (cards updated as they grow); elsewhere a final-only card or markdown. */
+  streaming: StreamingPolicy;
   /** Everything wrong with this account, each naming the key to fix. Empty when usable. */
   problems: string[];
 }
@@ -239,6 +246,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
     stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stringList(merged.stopWords, key('stopWords'), problems, 'words').map((w) => w.toLowerCase()),
+    monthlyCallBudget: callBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems),
+    streaming: oneOf(merged.streaming, STREAMING_POLICIES, 'on', key('streaming'), problems),
     problems,
   };
 }
@@ -268,6 +277,15 @@ function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: 
     if (id === clientId) return `${clientIdKey(section, other)} (account "${other}")`;
   }
   return undefined;
+}
+
+function callBudget(value: unknown, key: string, problems: string[]): number {
+  if (value === undefined) return DEFAULT_MONTHLY_CALL_BUDGET;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    problems.push(`${key} must be a whole number of DingTalk calls per month (0 or more, without quotes), e.g. ${DEFAULT_MONTHLY_CALL_BUDGET}; got ${JSON.stringify(value)}`);
+    return DEFAULT_MONTHLY_CALL_BUDGET;
+  }
+  return value;
 }
 
 /**

@@ -87,6 +87,9 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   const store = opts.store ?? new FileStore({ dir: stateDir, onError: (err) => log.warn(`state store: ${errorMessage(err)}`) });
   const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
   forgetObserved(account.accountId);
+  // The app's monthly call governor: every account of the app counts into it (src/dingtalk/governor.ts).
+  budget.governor.configure({ clientId: account.clientId, monthlyCallBudget: account.monthlyCallBudget, baseIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS, log });
+  await budget.governor.attach(store);
   // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
   // and none starts after it — no REST call of this run happens after this function returned.
   const halt = new AbortController();
@@ -97,6 +100,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     oapiBaseUrl: account.oapiBaseUrl,
     log,
     gate: observingGate(budget, account.accountId),
+    meter: budget.governor,
     signal: halt.signal,
   });
   const cards = new OpenCards({ store, accountId: account.accountId, log });

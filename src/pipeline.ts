@@ -10,13 +10,14 @@
  */
 import type { AccessGate } from './access.ts';
 import type { AnswerOutcome } from './activity.ts';
-import { AiCard, CARD_CONTENT_MAX_CHARS } from './card.ts';
+import { AiCard, CARD_CONTENT_MAX_CHARS, FINAL_CARD_CREATE_DELAY_MS } from './card.ts';
 import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
 import { deliverMarkdown, sendNotice, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
+import { MODE_NUMBER, type AnswerPlan } from './dingtalk/governor.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
 import { commandText, parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia } from './media/inbound.ts';
@@ -36,7 +37,7 @@ import { detectLang, failureText, referenceId, text, type FailureCause, type Lan
 export interface PipelineDeps {
   account: ResolvedAccount;
   client: DingTalkClient;
-  /** The app's DingTalk call budget (rate limiter, monthly quota switch). */
+  /** The app's DingTalk call budget (rate limiter, monthly quota switch, monthly call governor). */
   budget: AppBudget;
   engine: ReplyEngine;
   sessions: Sessions;
@@ -123,18 +124,24 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const session = await deps.sessions.touch(msg);
   // From here a stop word can abort the answer (also while media downloads: the engine then never starts).
   const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
+  // How this answer is delivered, from the month's call budget, the rate of answers and `streaming` (governor.ts).
+  const governor = deps.budget.governor;
+  const plan = governor.plan({ isGroup: msg.isGroup, senderId: msg.senderStaffId ?? msg.senderId, conversationId: msg.conversationId, streaming: account.streaming });
+  log.info(`message ${msg.msgId}: delivery mode ${MODE_NUMBER[plan.mode]} (${plan.mode}${plan.mode === 'stream-wide' ? `, ${plan.intervalMs} ms grid` : ''}): ${plan.reason}`);
   // Card setup runs while media downloads and the gateway thinks: the user never waits for it.
   // With the org's monthly quota spent, cards would fail anyway: plain markdown until it recovers.
-  const card = deps.budget.quotaExhausted()
+  const card = deps.budget.quotaExhausted() || plan.mode === 'markdown'
     ? undefined
     : new AiCard({
         client,
         templateId: account.cardTemplateId,
         target: targetOf(msg),
         log,
-        intervalMs: deps.cardIntervalMs,
+        intervalMs: plan.intervalMs,
         pressure: () => deps.budget.pressure('card.streaming'),
         tracker: deps.cards.tracker(lang),
+        finalOnly: plan.mode === 'final-card' ? { createDelayMs: FINAL_CARD_CREATE_DELAY_MS } : undefined,
+        mayStream: () => governor.mayStream(),
       });
   void card?.start();
   const inbound = msg.media.length
@@ -179,6 +186,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
       const delivered = await finishAnswer(deps, msg, card, message, false, lang);
       deps.onAnswer?.({ delivered });
       await sendFiles(deps, msg, soFar, lang);
+      answered(deps, msg, plan, card);
       return;
     }
     // What the user already saw stays; one fixed note under it says what happened (detail only in the log).
@@ -192,6 +200,7 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
     const delivered = await finishAnswer(deps, msg, card, message, true, lang);
     deps.onAnswer?.({ delivered, cause, ...(err instanceof ReplyError && err.status ? { status: err.status } : {}) });
     await sendFiles(deps, msg, soFar, lang);
+    answered(deps, msg, plan, card);
     return;
   } finally {
     running.end();
@@ -201,6 +210,14 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const delivered = await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang);
   deps.onAnswer?.({ delivered });
   await sendFiles(deps, msg, prepared, lang);
+  answered(deps, msg, plan, card);
+}
+
+/** The answer is out: its reserved calls go back to the governor; its cost goes to the log (and the simulator's panel). */
+function answered(deps: PipelineDeps, msg: InboundMessage, plan: AnswerPlan, card: AiCard | undefined): void {
+  plan.done();
+  const { calls, budget } = deps.budget.governor.status();
+  deps.log.info(`message ${msg.msgId}: answer cost ${card?.calls ?? 0} card calls in mode ${MODE_NUMBER[plan.mode]} (${plan.mode}); ${calls}/${budget} calls this month`);
 }
 
 /** Files the answer names go out after the card, each as its own message; none once the account is stopping. */

@@ -33,6 +33,12 @@ export interface StateStore {
    * lives; it expires `ttlMs` after the winning call (Redis `SET ns:key 1 NX PX ttlMs`).
    */
   claim(ns: string, key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Atomic add to a counter (absent or expired counts as 0); returns the new value. With `ttlMs` the record
+   * is gone `ttlMs` after the call that created it (later adds keep that expiry) (Redis `INCRBY ns:key by`, then
+   * `PEXPIRE ns:key ttlMs NX`).
+   */
+  incr(ns: string, key: string, by: number, ttlMs?: number): Promise<number>;
   /** Resolves when everything written so far is durable in the backing store (call on stop). */
   flush(): Promise<void>;
 }
@@ -140,6 +146,18 @@ export class FileStore implements StateStore {
     if (live(sp.map.get(key), now)) return false;
     this.put(sp, key, { v: 1, exp: now + ttlMs });
     return true;
+  }
+
+  async incr(ns: string, key: string, by: number, ttlMs?: number): Promise<number> {
+    const sp = await this.space(ns);
+    // Synchronous from here, like claim.
+    const now = this.now();
+    const e = sp.map.get(key);
+    const base = live(e, now) && typeof e.v === 'number' ? e : undefined;
+    const v = ((base?.v as number | undefined) ?? 0) + by;
+    const exp = base ? base.exp : ttlMs === undefined ? undefined : now + ttlMs;
+    this.put(sp, key, exp === undefined ? { v } : { v, exp });
+    return v;
   }
 
   async flush(): Promise<void> {
@@ -353,6 +371,17 @@ export class MemoryStore implements StateStore {
     if (live(this.data.get(k), now)) return false;
     this.data.set(k, { v: 1, exp: now + ttlMs });
     return true;
+  }
+
+  async incr(ns: string, key: string, by: number, ttlMs?: number): Promise<number> {
+    const k = `${ns}\0${key}`;
+    const now = this.now();
+    const e = this.data.get(k);
+    const base = live(e, now) && typeof e.v === 'number' ? e : undefined;
+    const v = ((base?.v as number | undefined) ?? 0) + by;
+    const exp = base ? base.exp : ttlMs === undefined ? undefined : now + ttlMs;
+    this.data.set(k, exp === undefined ? { v } : { v, exp });
+    return v;
   }
 
   async flush(): Promise<void> {}

@@ -174,3 +174,31 @@ describe.each([
     expect(results.slice(0, 200).every(Boolean)).toBe(true);
   });
 });
+
+describe.each([
+  ['FileStore', async (): Promise<StateStore> => new FileStore({ dir: await tempDir() })],
+  ['MemoryStore', async (): Promise<StateStore> => new MemoryStore()],
+])('%s incr (the call governor’s counters)', (_name, make) => {
+  test('100 concurrent adds while the namespace loads: every one counted, each caller sees a distinct total', async () => {
+    const store = await make();
+    const totals = await Promise.all(Array.from({ length: 100 }, () => store.incr('call-budget', 'app:2026-11:calls', 1)));
+    expect(new Set(totals).size).toBe(100);
+    expect(Math.max(...totals)).toBe(100);
+    expect(await store.get('call-budget', 'app:2026-11:calls')).toBe(100);
+  });
+});
+
+test('FileStore incr survives a reopen and keeps the expiry of the call that created the counter', async () => {
+  const dir = await tempDir();
+  let now = 1_000;
+  const a = new FileStore({ dir, now: () => now });
+  await a.incr('call-budget', 'k', 5, 10_000);
+  now = 9_000;
+  await a.incr('call-budget', 'k', 2, 10_000);
+  await a.flush();
+  const b = new FileStore({ dir, now: () => now });
+  expect(await b.get('call-budget', 'k')).toBe(7);
+  now = 11_001;
+  expect(await b.get('call-budget', 'k')).toBeUndefined();
+  expect(await b.incr('call-budget', 'k', 1)).toBe(1);
+});

@@ -6,9 +6,11 @@
  *   call occupies the window from its start until one second after its response (or failure): then no sliding
  *   second on DingTalk's side can hold more than `perSecond` calls, however the network, the HTTP agent or our
  *   own event loop delay and bunch them on the way (proof at `occupancy`);
- * - the monthly-quota switch: after `ApiCountLimitForOrg` the app stops using cards for a while.
+ * - the monthly-quota switch: after `ApiCountLimitForOrg` the app stops using cards for a while;
+ * - the monthly call governor (./governor.ts): the month's calls counted, each answer's delivery mode.
  */
 import type { CallGate } from './client.ts';
+import { CallGovernor } from './governor.ts';
 
 /** Calls per second per API by DingTalk edition (spec §4). */
 export const EDITION_QPS = { standard: 20, professional: 40, exclusive: 60 } as const;
@@ -44,12 +46,16 @@ export class AppBudget implements CallGate {
   private readonly now: () => number;
   private readonly lanes = new Map<string, ApiLane>();
   private quotaUntil = 0;
+  /** The app's monthly call governor (shared by its accounts like the rest of this budget). */
+  readonly governor: CallGovernor;
 
-  constructor(opts: { edition?: Edition; perSecond?: number; now?: () => number } = {}) {
+  constructor(opts: { edition?: Edition; perSecond?: number; now?: () => number; governor?: CallGovernor } = {}) {
     this.perSecond = this.burst = 0;
     this.setLimit(opts.perSecond ?? EDITION_QPS[opts.edition ?? 'standard']);
     // Monotonic: a wall-clock step (NTP) must not empty the window early.
     this.now = opts.now ?? (() => performance.now());
+    // Its own (wall) clock: months and days are calendar time, not the limiter's monotonic one.
+    this.governor = opts.governor ?? new CallGovernor();
   }
 
   /** DingTalk's calls-per-second limit for this app (the edition changed in the config). */
@@ -174,7 +180,7 @@ const budgets = new Map<string, AppBudget>();
  */
 export function budgetFor(clientId: string, edition: Edition = 'standard'): AppBudget {
   let b = budgets.get(clientId);
-  if (!b) budgets.set(clientId, (b = new AppBudget({ edition })));
+  if (!b) budgets.set(clientId, (b = new AppBudget({ edition, governor: new CallGovernor({ clientId }) })));
   else b.setLimit(EDITION_QPS[edition]);
   return b;
 }

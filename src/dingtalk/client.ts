@@ -3,7 +3,9 @@
  * oapi.dingtalk.com, spec §3.1), typed errors, one retry decision. Endpoint wrappers live in ./endpoints.ts.
  */
 import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import { quotaMeterOf } from './endpoints.ts';
 import { DingTalkApiError, DingTalkNetworkError } from './errors.ts';
+import type { QuotaMeter } from './governor.ts';
 import { axiosProxyOptions } from './proxy.ts';
 import { registerSecret, type Logger } from '../log.ts';
 
@@ -27,6 +29,19 @@ export interface DingTalkClientOptions {
   signal?: AbortSignal;
   /** Timeout of a sessionWebhook POST (default 60 s): longer than ordinary calls, see `postToUrl`. */
   webhookTimeoutMs?: number;
+  /** Counts the calls DingTalk's monthly meters count (the app's call governor, ./governor.ts). */
+  meter?: CallMeter;
+}
+
+/**
+ * Told about every call DingTalk counts (which ones: `quotaMeterOf` in ./endpoints.ts). A call counts once DingTalk
+ * may have acted on it: answered (also with an error), or timed out in flight; not when it was throttled (DingTalk's
+ * billing model: calls failed by QPS limits are not counted) or certainly never sent.
+ */
+export interface CallMeter {
+  /** Before a call on the API meter is sent: throw to refuse it (nothing is sent; the error reaches the caller). */
+  admit?(api: string, priority: boolean): void;
+  counted(meter: QuotaMeter): void;
 }
 
 /** Decides when a call may go out. `priority` calls (finals) are served first. */
@@ -78,6 +93,7 @@ export class DingTalkClient {
   private readonly gate: CallGate;
   private readonly stopSignal: AbortSignal | undefined;
   private readonly webhookTimeoutMs: number;
+  private readonly meter: CallMeter | undefined;
   private token: { value: string; refreshAt: number } | undefined;
   private tokenInFlight: Promise<string> | undefined;
 
@@ -94,6 +110,7 @@ export class DingTalkClient {
     this.gate = opts.gate ?? passThrough;
     this.stopSignal = opts.signal;
     this.webhookTimeoutMs = opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
+    this.meter = opts.meter;
     this.oapiOrigin = new URL(this.oapiBaseUrl).origin;
     registerSecret(opts.clientSecret);
   }
@@ -123,14 +140,16 @@ export class DingTalkClient {
   async api<T>(method: 'GET' | 'POST' | 'PUT', path: string, data: unknown, opts: CallOptions): Promise<T> {
     return this.withRetries(opts, async () => {
       const token = await this.accessToken();
-      const res = await this.send<T>(opts.api, {
-        method,
-        url: `${this.apiBaseUrl}${path}`,
-        data,
-        headers: { 'x-acs-dingtalk-access-token': token },
-        timeout: opts.timeoutMs ?? this.timeoutMs,
+      return this.metered(opts, async () => {
+        const res = await this.send<T>(opts.api, {
+          method,
+          url: `${this.apiBaseUrl}${path}`,
+          data,
+          headers: { 'x-acs-dingtalk-access-token': token },
+          timeout: opts.timeoutMs ?? this.timeoutMs,
+        });
+        return apiBody(res, opts.api);
       });
-      return apiBody(res, opts.api);
     });
   }
 
@@ -138,14 +157,16 @@ export class DingTalkClient {
   async oapi<T>(method: 'GET' | 'POST', path: string, config: AxiosRequestConfig, opts: CallOptions): Promise<T> {
     return this.withRetries(opts, async () => {
       const token = await this.accessToken();
-      const res = await this.send<T>(opts.api, {
-        ...config,
-        method,
-        url: `${this.oapiBaseUrl}${path}`,
-        params: { ...(config.params as object | undefined), access_token: token },
-        timeout: opts.timeoutMs ?? this.timeoutMs,
+      return this.metered(opts, async () => {
+        const res = await this.send<T>(opts.api, {
+          ...config,
+          method,
+          url: `${this.oapiBaseUrl}${path}`,
+          params: { ...(config.params as object | undefined), access_token: token },
+          timeout: opts.timeoutMs ?? this.timeoutMs,
+        });
+        return oapiBody(res, opts.api);
       });
-      return oapiBody(res, opts.api);
     });
   }
 
@@ -154,10 +175,12 @@ export class DingTalkClient {
    * with a longer timeout (`webhookTimeoutMs`): a timeout leaves it unknown whether the message was delivered.
    */
   async postToUrl<T>(url: string, data: unknown, opts: CallOptions): Promise<T> {
-    return this.withRetries(opts, async () => {
-      const res = await this.send<T>(opts.api, { method: 'POST', url, data, timeout: opts.timeoutMs ?? this.webhookTimeoutMs });
-      return oapiBody(res, opts.api);
-    });
+    return this.withRetries(opts, () =>
+      this.metered(opts, async () => {
+        const res = await this.send<T>(opts.api, { method: 'POST', url, data, timeout: opts.timeoutMs ?? this.webhookTimeoutMs });
+        return oapiBody(res, opts.api);
+      }),
+    );
   }
 
   /**
@@ -182,6 +205,22 @@ export class DingTalkClient {
       },
       false,
     );
+  }
+
+  /** Runs one attempt of a call under the meter (see CallMeter). */
+  private async metered<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
+    const meter = this.meter && quotaMeterOf(opts.api);
+    if (!this.meter || !meter) return call();
+    if (meter === 'api') this.meter.admit?.(opts.api, opts.priority ?? false);
+    try {
+      const result = await call();
+      this.meter.counted(meter);
+      return result;
+    } catch (err) {
+      const reached = err instanceof DingTalkApiError ? err.kind !== 'throttled' : err instanceof DingTalkNetworkError && !err.notSent;
+      if (reached) this.meter.counted(meter);
+      throw err;
+    }
   }
 
   /** One retry decision: refresh the token once on auth errors; back off on throttling and, when safe, on 5xx. */

@@ -3,6 +3,31 @@
  */
 import FormData from 'form-data';
 import type { DingTalkClient } from './client.ts';
+import type { QuotaMeter } from './governor.ts';
+
+/**
+ * The one list of what DingTalk's monthly meters count (the call governor, ./governor.ts, counts by it):
+ * - Not counted: `oauth2.accessToken`. DingTalk's list of calls outside the monthly limit
+ *   (DOC:basic-interfaces-such-as-log-off-and-address-book, updated 2026-07-22: access tokens, log-in, contacts)
+ *   names 获取企业内部应用的accessToken; no card, robot or media API is on it (protocol notes §4).
+ * - `robot.sendBySession` (the sessionWebhook) runs on the separate Webhook&Stream meter: DingTalk's billing model
+ *   (DOC:dingtalk-application-development-platform-billing-model, 2026-05-09) meters "API接口调用量" (5,000/month on
+ *   the standard edition since 2025-11-19, the one `ApiCountLimitForOrg` enforces) apart from "Webhook&Stream调用量"
+ *   (3,000/month), and says robots' webhook & Stream message traffic is billed there. No document names the
+ *   sessionWebhook explicitly: we count its replies on the webhook meter (shown in the status, not budgeted: every
+ *   message users send over Stream is metered there too, which this plugin cannot govern); the fake treats it as not
+ *   counted against the API allowance.
+ * - Everything else through the client counts against the API allowance (cards, robot send, media, file download).
+ *   The Stream registration (`/v1.0/gateway/connections/open`) is made by the dingtalk-stream SDK, not this client.
+ */
+const NOT_COUNTED_APIS: ReadonlySet<string> = new Set(['oauth2.accessToken']);
+const WEBHOOK_METER_APIS: ReadonlySet<string> = new Set(['robot.sendBySession']);
+
+/** The meter a call of `api` (CallOptions.api) runs on; undefined: not counted. */
+export function quotaMeterOf(api: string): QuotaMeter | undefined {
+  if (NOT_COUNTED_APIS.has(api)) return undefined;
+  return WEBHOOK_METER_APIS.has(api) ? 'webhook' : 'api';
+}
 
 export type CardParams = Record<string, string>;
 

@@ -22,6 +22,7 @@ import { assertUsable, resolveAccount } from '../config.ts';
 import { OPENCLAW, type HostFlavor } from '../host.ts';
 import { createLogger, errorMessage } from '../log.ts';
 import { monitorAccount } from '../monitor.ts';
+import { AppBudget } from '../dingtalk/budget.ts';
 import type { StreamStatus } from '../stream.ts';
 import { startFakeDingTalk, type FakeDingTalk, type MsgOptions, type RobotMessage } from '../../test/fake-dingtalk/index.ts';
 import { startEchoModel } from './echo-model.ts';
@@ -135,6 +136,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       signal: controller.signal,
       defaultStateDir: tempDir,
       cardIntervalMs: opts.cardIntervalMs,
+      // Its own app budget and call governor: the simulated DingTalk is this simulator's, not the process's.
+      budget: new AppBudget(),
       backoffMinMs: 300,
       onStatus: (s) => {
         status = s;

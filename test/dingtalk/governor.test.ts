@@ -1,0 +1,332 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { AppBudget, budgetFor } from '../../src/dingtalk/budget.ts';
+import {
+  CallBudgetSpentError,
+  CallGovernor,
+  cstMonth,
+  FLOOD_SENDER_ANSWERS,
+  type AnswerRequest,
+} from '../../src/dingtalk/governor.ts';
+import { createLogger } from '../../src/log.ts';
+import { FileStore, MemoryStore } from '../../src/store.ts';
+import { startHarness, type Harness } from '../harness.ts';
+import { chunkText } from '../fake-gateway/index.ts';
+
+const DAY = 86_400_000;
+const dm = (senderId = 'u1'): AnswerRequest => ({ isGroup: false, senderId, conversationId: `c-${senderId}`, streaming: 'on' });
+
+function clock(iso: string) {
+  let t = Date.parse(iso);
+  return { now: () => t, set: (s: string) => (t = Date.parse(s)), add: (ms: number) => (t += ms) };
+}
+
+function logs() {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) }) };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** `n` counted API calls. */
+const spend = (g: CallGovernor, n: number) => {
+  for (let i = 0; i < n; i++) g.counted('api');
+};
+
+describe('month in China Standard Time', () => {
+  test('DingTalk counters reset at 00:00 CST = 16:00 UTC the day before', () => {
+    expect(cstMonth(Date.parse('2026-11-30T15:59:59Z'))).toBe('2026-11');
+    expect(cstMonth(Date.parse('2026-11-30T16:00:00Z'))).toBe('2026-12');
+    expect(cstMonth(Date.parse('2026-12-31T16:00:00Z'))).toBe('2027-01');
+  });
+});
+
+describe('calls counted per app per month in the state store', () => {
+  test('a restart (new governor, same folder) keeps the count; the CST month boundary starts from 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gov-'));
+    const c = clock('2026-11-30T15:59:00Z');
+    const first = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 1000, now: c.now });
+    const store1 = new FileStore({ dir, now: c.now });
+    await first.attach(store1);
+    spend(first, 37);
+    first.counted('webhook');
+    await tick();
+    await store1.flush();
+
+    const again = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 1000, now: c.now });
+    await again.attach(new FileStore({ dir, now: c.now }));
+    expect(again.status()).toMatchObject({ month: '2026-11', calls: 37, webhookCalls: 1, budget: 1000 });
+
+    c.set('2026-11-30T15:59:59Z');
+    expect(again.status().calls).toBe(37);
+    c.set('2026-11-30T16:00:00Z');
+    expect(again.status()).toMatchObject({ month: '2026-12', calls: 0, webhookCalls: 0 });
+    spend(again, 2);
+    await tick();
+    // November stays as it was; December has its own counter.
+    c.set('2026-11-30T15:59:59Z');
+    const nov = new CallGovernor({ clientId: 'dingA', now: c.now });
+    await nov.attach(new MemoryStore(c.now));
+    const store = new FileStore({ dir, now: c.now });
+    await nov.attach(store);
+    expect(nov.status().calls).toBe(37);
+  });
+
+  test('another app on the same store has its own counter', async () => {
+    const c = clock('2026-11-10T00:00:00Z');
+    const store = new MemoryStore(c.now);
+    const a = new CallGovernor({ clientId: 'dingA', now: c.now });
+    const b = new CallGovernor({ clientId: 'dingB', now: c.now });
+    await a.attach(store);
+    await b.attach(store);
+    spend(a, 5);
+    await tick();
+    const a2 = new CallGovernor({ clientId: 'dingA', now: c.now });
+    const b2 = new CallGovernor({ clientId: 'dingB', now: c.now });
+    await a2.attach(store);
+    await b2.attach(store);
+    expect([a2.status().calls, b2.status().calls]).toEqual([5, 0]);
+  });
+
+  test('two accounts of one app with different state folders: the higher count wins whichever starts first', async () => {
+    const c = clock('2026-11-10T00:00:00Z');
+    const [s1, s2] = [new MemoryStore(c.now), new MemoryStore(c.now)];
+    const g = new CallGovernor({ clientId: 'dingA', now: c.now });
+    await g.attach(s1);
+    spend(g, 10);
+    await g.attach(s2);
+    spend(g, 1);
+    await tick();
+    const restarted = new CallGovernor({ clientId: 'dingA', now: c.now });
+    await restarted.attach(s2);
+    expect(restarted.status().calls).toBe(11);
+  });
+});
+
+describe('the governor picks each answer’s delivery mode', () => {
+  test('steps down as the budget runs low and back up as the rate drops and a new month starts', () => {
+    const c = clock('2026-11-02T02:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 5000, now: c.now });
+    // Fresh month, no answers yet: the best mode.
+    const first = g.plan(dm());
+    expect(first.mode).toBe('stream');
+    first.done({ durationMs: 30_000 });
+
+    // 60 answers a day for a week, 18 calls each: 7,560 calls would be more than the budget; the governor steps down.
+    const seen = new Set<string>();
+    for (let day = 0; day < 7; day++) {
+      for (let i = 0; i < 60; i++) {
+        c.add(10 * 60_000);
+        const p = g.plan(dm(`u${i}`));
+        seen.add(p.mode);
+        const cost = p.mode === 'stream' ? 18 : p.mode === 'stream-wide' ? 3 + Math.ceil(30_000 / p.intervalMs) : p.mode === 'final-card' ? 2 : 0;
+        spend(g, cost);
+        p.done({ durationMs: 30_000 });
+      }
+      c.add(DAY - 600 * 60_000);
+    }
+    expect(g.status().calls).toBeLessThanOrEqual(5000);
+    expect(seen).toContain('stream');
+    expect([...seen].some((m) => m !== 'stream')).toBe(true);
+    const low = g.status().mode;
+    expect(low).not.toBe('stream');
+
+    // Nobody writes for two weeks: answers per day fall, the allowance per answer grows, the mode steps back up.
+    c.add(14 * DAY);
+    const later = g.status().mode;
+    const rank = ['stream', 'stream-wide', 'final-card', 'markdown'];
+    expect(rank.indexOf(later)).toBeLessThan(rank.indexOf(low));
+
+    // A new month (CST): the best mode again.
+    c.set('2026-11-30T16:00:00Z');
+    expect(g.status().mode).toBe('stream');
+  });
+
+  test('a wider grid when the allowance is between a streamed and a final-only card', () => {
+    const c = clock('2026-11-16T00:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 5000, now: c.now });
+    // 15 days in, 40 answers a day so far; 15 days left → ~600 answers expected.
+    for (let i = 0; i < 600; i++) g.plan(dm(`s${i}`)).done({ durationMs: 30_000 });
+    spend(g, 5000 - 600 * 8);
+    const p = g.plan(dm('x'));
+    expect(p.mode).toBe('stream-wide');
+    expect(p.intervalMs).toBeGreaterThan(2 * 1998 - 1);
+    // Its expected cost fits in the allowance of ~8 calls: 3 fixed + 30 s of updates.
+    expect(3 + Math.ceil(30_000 / p.intervalMs)).toBeLessThanOrEqual(8);
+  });
+
+  test('never beyond the budget: with no room for a card’s fixed calls, markdown; optional updates and calls stop first', () => {
+    const c = clock('2026-11-16T00:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 100, now: c.now });
+    spend(g, 97);
+    const a = g.plan(dm('a'));
+    // 3 calls left: a final-only card (2 reserved) fits, a streamed one (3 fixed + updates) does not.
+    expect(a.mode).toBe('final-card');
+    // 97 used + 2 reserved for a: no room for another card beside it.
+    expect(g.plan(dm('b')).mode).toBe('markdown');
+    // a's create goes out: 98 used + 2 reserved.
+    spend(g, 1);
+    // Reserved calls of answers in progress still go (priority); optional ones do not.
+    expect(g.mayStream()).toBe(false);
+    expect(() => g.admit('media.upload', false)).toThrow(CallBudgetSpentError);
+    expect(() => g.admit('card.update', true)).not.toThrow();
+    a.done();
+    expect(g.mayStream()).toBe(true);
+  });
+
+  test('a flood from one sender: answers beyond the per-minute rate take final-only cards, then markdown; a minute later streaming again', () => {
+    const c = clock('2026-11-16T00:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', now: c.now });
+    const modes = Array.from({ length: 40 }, () => {
+      c.add(500);
+      const p = g.plan(dm('flooder'));
+      p.done();
+      return p.mode;
+    });
+    expect(modes.slice(0, FLOOD_SENDER_ANSWERS)).toEqual(Array(FLOOD_SENDER_ANSWERS).fill('stream'));
+    expect(modes.slice(FLOOD_SENDER_ANSWERS, 2 * FLOOD_SENDER_ANSWERS)).toEqual(Array(FLOOD_SENDER_ANSWERS).fill('final-card'));
+    expect(new Set(modes.slice(2 * FLOOD_SENDER_ANSWERS))).toEqual(new Set(['markdown']));
+    // Another sender is not held back by the flooder.
+    expect(g.plan(dm('colleague')).mode).toBe('stream');
+    c.add(61_000);
+    expect(g.plan(dm('flooder')).mode).toBe('stream');
+  });
+
+  test('streaming "dm" / "group" / "off": a final-only card where the answer does not stream', () => {
+    const c = clock('2026-11-16T00:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', now: c.now });
+    const mode = (streaming: AnswerRequest['streaming'], isGroup: boolean, who: string) => g.plan({ isGroup, senderId: who, conversationId: who, streaming }).mode;
+    expect([mode('dm', false, 'a'), mode('dm', true, 'b')]).toEqual(['stream', 'final-card']);
+    expect([mode('group', false, 'c'), mode('group', true, 'd')]).toEqual(['final-card', 'stream']);
+    expect([mode('off', false, 'e'), mode('off', true, 'f')]).toEqual(['final-card', 'final-card']);
+    expect([mode('on', false, 'g'), mode('on', true, 'h')]).toEqual(['stream', 'stream']);
+  });
+});
+
+describe('visibility', () => {
+  test('50 %, 80 %, 100 % logged once each per month, with the run-out date, also across a restart', async () => {
+    const c = clock('2026-11-06T00:00:00Z');
+    const store = new MemoryStore(c.now);
+    const { lines, log } = logs();
+    const g = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 1000, now: c.now, log });
+    await g.attach(store);
+    spend(g, 500);
+    await tick();
+    spend(g, 10);
+    await tick();
+    const warns = () => lines.filter((l) => l.includes('monthlyCallBudget'));
+    expect(warns()).toHaveLength(1);
+    // 500 calls in 5.33 days (since 2026-11-01 00:00 CST) → 1,000 on about day 10.7: 2026-11-11 (CST).
+    expect(warns()[0]).toMatch(/50 % used: 500 of 1000 calls in 2026-11; at this rate it runs out on 2026-11-11/);
+
+    const { lines: lines2, log: log2 } = logs();
+    const restarted = new CallGovernor({ clientId: 'dingA', monthlyCallBudget: 1000, now: c.now, log: log2 });
+    await restarted.attach(store);
+    await tick();
+    expect(lines2.filter((l) => l.includes('monthlyCallBudget'))).toEqual([]);
+    spend(restarted, 300);
+    await tick();
+    spend(restarted, 200);
+    await tick();
+    expect(lines2.filter((l) => l.includes('monthlyCallBudget')).map((l) => /(\d+) % used/.exec(l)![1])).toEqual(['80', '100']);
+    expect(lines2.at(-1)).toMatch(/answers come as markdown/);
+    expect(restarted.status()).toMatchObject({ calls: 1010, budget: 1000, mode: 'markdown', runsOutOn: '2026-11-06' });
+  });
+});
+
+// ---- through the real pipeline against the fake DingTalk ----
+
+describe('the governor in the reply pipeline (fake DingTalk)', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+  const withGovernor = (budget?: number, now?: () => number) => new AppBudget({ governor: new CallGovernor({ monthlyCallBudget: budget, now }) });
+  const sessionReplies = (h: Harness) => h.fake.calls.filter((c) => c.path === '/robot/sendBySession');
+  const cardCalls = (h: Harness) => h.fake.calls.filter((c) => c.path.startsWith('/v1.0/card/'));
+
+  test('every call the fake counts is counted, the token is not; sessionWebhook replies on their own meter', async () => {
+    const budget = withGovernor();
+    h = await startHarness({ budget });
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText('一个流式回答，分几块到达。', 3), delayMs: 40 });
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    // An expired sessionWebhook: the reply goes through the robot API, which counts.
+    const late = h.fake.msg.text('/new', { senderStaffId: 'u1' });
+    h.fake.faults.sessionExpired();
+    await h.send(late);
+    await h.send(h.fake.msg.text('/new', { senderStaffId: 'u2' }));
+    await h.fake.waitFor(() => budget.governor.status().calls === h!.fake.quotaCalls.length);
+    const s = budget.governor.status();
+    expect(h.fake.calls.some((c) => c.path === '/v1.0/oauth2/accessToken')).toBe(true);
+    expect(h.fake.quotaCalls.some((c) => c.path === '/v1.0/robot/oToMessages/batchSend')).toBe(true);
+    expect(s.calls).toBe(h.fake.quotaCalls.length);
+    expect(s.webhookCalls).toBe(sessionReplies(h).length);
+    expect(s.webhookCalls).toBeGreaterThan(0);
+  });
+
+  test('streaming "dm": the DM answer streams; the group answer is a final-only card with the exact text, FINISHED', async () => {
+    h = await startHarness({ budget: withGovernor(), config: { streaming: 'dm' } });
+    const answer = '这是完整的回答：第一段。\n\n第二段，**加粗**。';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 4), delayMs: 60 });
+    await h.send(h.fake.msg.text('单聊', { senderStaffId: 'u1' }));
+    const [dmCard] = h.fake.cardList();
+    expect(dmCard!.streams.msgContent!.updates.filter((u) => !u.isFinalize).length).toBeGreaterThan(0);
+    expect(h.fake.cardShows(dmCard!)).toBe(answer);
+
+    const before = cardCalls(h).length;
+    await h.send(h.fake.msg.text('群聊', { group: true, senderStaffId: 'u2' }));
+    const groupCard = h.fake.cardList()[1]!;
+    expect(groupCard.streams.msgContent).toBeUndefined();
+    expect(h.fake.cardShows(groupCard)).toBe(answer);
+    expect(groupCard.flowStatusHistory.at(-1)).toBe('3');
+    expect(h.fake.cardTyping(groupCard)).toBe(false);
+    // Ready within the create delay: created already finished, one call.
+    expect(cardCalls(h).length - before).toBe(1);
+  });
+
+  test('budget spent: the answer comes whole as markdown and no counted call is made', async () => {
+    const budget = withGovernor(20);
+    h = await startHarness({ budget });
+    const answer = '预算用完后的回答。';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 3), delayMs: 5 });
+    spend(budget.governor, 20);
+    const counted = h.fake.quotaCalls.length;
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    expect(h.fake.quotaCalls.length).toBe(counted);
+    expect(h.fake.cardList()).toEqual([]);
+    expect(sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text)).toEqual([answer]);
+  });
+
+  test('ApiCountLimitForOrg from DingTalk (other apps spent it) still switches to markdown', async () => {
+    h = await startHarness({ budget: withGovernor() });
+    h.fake.faults.monthlyQuotaExhausted();
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
+    expect(sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text)).toEqual(['Echo: 你好']);
+    await h.fake.waitFor(() => h!.logs.some((l) => /monthly API quota of the org is exhausted/.test(l)));
+    // The next answer does not even try a card.
+    const cards = h.fake.calls.filter((c) => c.path.endsWith('/createAndDeliver')).length;
+    await h.send(h.fake.msg.text('再问', { senderStaffId: 'u1' }));
+    expect(h.fake.calls.filter((c) => c.path.endsWith('/createAndDeliver')).length).toBe(cards);
+  });
+
+  test('two accounts of one app share one governor; another app has its own', async () => {
+    const a = budgetFor('dingSHARED');
+    expect(budgetFor('dingSHARED').governor).toBe(a.governor);
+    expect(budgetFor('dingOTHER').governor).not.toBe(a.governor);
+    const budget = withGovernor();
+    h = await startHarness({ budget });
+    const second = await startHarness({ budget, config: { clientId: 'dingAPPKEY' } });
+    try {
+      await h.send(h.fake.msg.text('一', { senderStaffId: 'u1' }));
+      await second.send(second.fake.msg.text('二', { senderStaffId: 'u1' }));
+      await h.fake.waitFor(() => budget.governor.status().calls === h!.fake.quotaCalls.length + second.fake.quotaCalls.length);
+      expect(h.fake.quotaCalls.length).toBeGreaterThan(0);
+      expect(second.fake.quotaCalls.length).toBeGreaterThan(0);
+    } finally {
+      await second.close();
+    }
+  });
+});
