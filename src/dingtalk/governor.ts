@@ -173,7 +173,7 @@ export class CallGovernor {
   private readonly bySender = new Map<string, number[]>();
   private readonly byConversation = new Map<string, number[]>();
 
-  constructor(opts: CallGovernorOptions) {
+  constructor(opts: CallGovernorOptions = {}) {
     this.clientId = opts.clientId;
     this.budgetCalls = Math.max(0, Math.floor(opts.monthlyCallBudget ?? DEFAULT_MONTHLY_CALL_BUDGET));
     this.budgetConfigured = opts.monthlyCallBudget !== undefined;
