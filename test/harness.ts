@@ -103,6 +103,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
             // Most tests are about answers, not access: everyone may talk unless a test sets a DM policy.
             ...(opts.config && 'dmPolicy' in opts.config ? {} : { dmPolicy: 'open', allowFrom: ['*'] }),
             groupPolicy: 'open',
+            // The monthly call governor never runs short unless a test says so: answers must not depend on today's date.
+            monthlyCallBudget: 1_000_000_000,
             ...opts.config,
           },
         },
