@@ -161,7 +161,6 @@ interface MonthCounters {
 export class CallGovernor {
   clientId: string | undefined;
   private budgetCalls: number;
-  private budgetConfigured: boolean;
   baseIntervalMs: number;
   private readonly now: () => number;
   private log: Logger | undefined;
@@ -176,7 +175,6 @@ export class CallGovernor {
   constructor(opts: CallGovernorOptions = {}) {
     this.clientId = opts.clientId;
     this.budgetCalls = Math.max(0, Math.floor(opts.monthlyCallBudget ?? DEFAULT_MONTHLY_CALL_BUDGET));
-    this.budgetConfigured = opts.monthlyCallBudget !== undefined;
     this.baseIntervalMs = opts.baseIntervalMs ?? 1_950;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
@@ -188,17 +186,12 @@ export class CallGovernor {
   }
 
   /**
-   * Called by each account of the app at its start. Accounts of the same app may configure different budgets: the
-   * smallest one holds (never spend more than any account's operator allowed); a budget given to the constructor
-   * counts as configured. The first clientId and logger given stay.
+   * Called by the app's account at each start (one account per clientId: config resolution refuses a second one), so
+   * a changed `monthlyCallBudget` applies at the channel's restart. The first clientId and logger given stay.
    */
   configure(opts: { clientId?: string; monthlyCallBudget?: number; baseIntervalMs?: number; log?: Logger }): void {
     this.clientId ??= opts.clientId;
-    if (opts.monthlyCallBudget !== undefined) {
-      const b = Math.max(0, Math.floor(opts.monthlyCallBudget));
-      this.budgetCalls = this.budgetConfigured ? Math.min(this.budgetCalls, b) : b;
-      this.budgetConfigured = true;
-    }
+    if (opts.monthlyCallBudget !== undefined) this.budgetCalls = Math.max(0, Math.floor(opts.monthlyCallBudget));
     if (opts.baseIntervalMs !== undefined) this.baseIntervalMs = opts.baseIntervalMs;
     this.log ??= opts.log;
   }

@@ -244,14 +244,15 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
     await h?.close();
     h = undefined;
   });
-  // The harness's config sets a budget that never runs short; the smallest budget configured holds (governor.configure).
-  const withGovernor = (budget = 4000, now?: () => number) => new AppBudget({ governor: new CallGovernor({ monthlyCallBudget: budget, now }) });
+  // The budget comes from the account's config (`monthlyCallBudget`, 4000 unless a test says otherwise).
+  const withGovernor = (now?: () => number) => new AppBudget({ governor: new CallGovernor({ now }) });
+  const cfg = (monthlyCallBudget = 4000, more: Record<string, unknown> = {}) => ({ monthlyCallBudget, ...more });
   const sessionReplies = (h: Harness) => h.fake.calls.filter((c) => c.path === '/robot/sendBySession');
   const cardCalls = (h: Harness) => h.fake.calls.filter((c) => c.path.startsWith('/v1.0/card/'));
 
   test('every call the fake counts is counted, the token is not; sessionWebhook replies on their own meter', async () => {
     const budget = withGovernor();
-    h = await startHarness({ budget });
+    h = await startHarness({ budget, config: cfg() });
     h.gw.respond = () => ({ kind: 'stream', deltas: chunkText('一个流式回答，分几块到达。', 3), delayMs: 40 });
     await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
     // An expired sessionWebhook: the reply goes through the robot API, which counts.
@@ -270,7 +271,7 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
   });
 
   test('streaming "dm": the DM answer streams; the group answer is a final-only card with the exact text, FINISHED', async () => {
-    h = await startHarness({ budget: withGovernor(), config: { streaming: 'dm' } });
+    h = await startHarness({ budget: withGovernor(), config: cfg(4000, { streaming: 'dm' }) });
     const answer = '这是完整的回答：第一段。\n\n第二段，**加粗**。';
     h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 4), delayMs: 60 });
     await h.send(h.fake.msg.text('单聊', { senderStaffId: 'u1' }));
@@ -290,8 +291,8 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
   });
 
   test('budget spent: the answer comes whole as markdown and no counted call is made', async () => {
-    const budget = withGovernor(20);
-    h = await startHarness({ budget });
+    const budget = withGovernor();
+    h = await startHarness({ budget, config: cfg(20) });
     const answer = '预算用完后的回答。';
     h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 3), delayMs: 5 });
     spend(budget.governor, 20);
@@ -303,7 +304,7 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
   });
 
   test('ApiCountLimitForOrg from DingTalk (other apps spent it) still switches to markdown', async () => {
-    h = await startHarness({ budget: withGovernor() });
+    h = await startHarness({ budget: withGovernor(), config: cfg() });
     h.fake.faults.monthlyQuotaExhausted();
     await h.send(h.fake.msg.text('你好', { senderStaffId: 'u1' }));
     expect(sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text)).toEqual(['Echo: 你好']);
@@ -319,8 +320,8 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
     expect(budgetFor('dingSHARED').governor).toBe(a.governor);
     expect(budgetFor('dingOTHER').governor).not.toBe(a.governor);
     const budget = withGovernor();
-    h = await startHarness({ budget });
-    const second = await startHarness({ budget, config: { clientId: 'dingAPPKEY' } });
+    h = await startHarness({ budget, config: cfg() });
+    const second = await startHarness({ budget, config: cfg() });
     try {
       await h.send(h.fake.msg.text('一', { senderStaffId: 'u1' }));
       await second.send(second.fake.msg.text('二', { senderStaffId: 'u1' }));
