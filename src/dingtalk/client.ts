@@ -281,6 +281,8 @@ export class DingTalkClient {
       if (err.kind === 'server' && opts.idempotent) return 'retry';
       return 'rethrow';
     }
+    // Never sent (no connection, or a kept-alive connection the server had already closed): safe to send again.
+    if (err instanceof DingTalkNetworkError && err.notSent && attempt < RETRIES) return 'retry';
     // A body over the size cap is not a network fault: fetching it again would only fail again.
     if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRIES && !/maxContentLength|maxBodyLength/i.test(err.message)) return 'retry';
     return 'rethrow';
@@ -304,13 +306,26 @@ export class DingTalkClient {
       // Cancelled in flight: DingTalk may already have acted on the request.
       if (this.stopSignal?.aborted) throw new DingTalkNetworkError(api, new Error('the account stopped; call cancelled in flight'), false);
       const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
-      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: code !== undefined && NOT_SENT_CODES.has(code) });
+      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: (code !== undefined && NOT_SENT_CODES.has(code)) || resetIdleConnection(err, code) });
     }
   }
 }
 
 /** Network errors that prove the request never reached DingTalk (no connection was made). */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * A kept-alive connection the server closed as idle just as the request went out on it: reset, no response. The
+ * server never read the request (Node docs, `http.ClientRequest.reusedSocket`: retry such a request when the error
+ * is ECONNRESET and the socket was reused). Seen in the e2e suite when the host's event loop stalled for seconds
+ * (OpenClaw 2026.9.6 SQLite maintenance on the main thread): the card create failed with "socket hang up".
+ * Through follow-redirects (axios' default transport) the request Node made is the wrapper's `_currentRequest`.
+ */
+function resetIdleConnection(err: unknown, code: string | undefined): boolean {
+  if (code !== 'ECONNRESET' || (err as { response?: unknown }).response) return false;
+  const req = (err as { request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } }).request;
+  return req?.reusedSocket === true || req?._currentRequest?.reusedSocket === true;
+}
 
 interface ApiErrorBody {
   code?: string;

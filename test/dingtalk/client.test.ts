@@ -1,3 +1,5 @@
+import http from 'node:http';
+import axios from 'axios';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DingTalkClient } from '../../src/dingtalk/client.ts';
 import { AppBudget } from '../../src/dingtalk/budget.ts';
@@ -75,6 +77,36 @@ describe('DingTalk REST client', () => {
     await card(client(), 'b');
     expect(sleeps).toEqual([1000, 1000]);
     expect(fake.cards.size).toBe(2);
+  });
+
+  test('a kept-alive connection reset with no response (the server closed it as idle): even a card create is sent again', async () => {
+    const c = client();
+    await card(c, 'a');
+    fake.faults.add({ match: { path: '/v1.0/card/instances/createAndDeliver', times: 1 }, action: { destroySocket: true } });
+    await card(c, 'b');
+    expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toEqual([
+      'POST api /v1.0/card/instances/createAndDeliver 200',
+      'POST api /v1.0/card/instances/createAndDeliver 0',
+      'POST api /v1.0/card/instances/createAndDeliver 200',
+    ]);
+    expect([...fake.cards.keys()]).toEqual(['a', 'b']);
+  });
+
+  test('a reset on a new connection may have been read: a card create is not sent twice', async () => {
+    const sink = (m: string) => logs.push(m);
+    const fresh = new DingTalkClient({
+      clientId: 'dingAPPKEY',
+      clientSecret: 'SECRET',
+      apiBaseUrl: fake.apiBase,
+      oapiBaseUrl: fake.oapiBase,
+      log: createLogger({ info: sink, warn: sink, error: sink }),
+      sleep: async (ms) => void sleeps.push(ms),
+      http: axios.create({ proxy: false, httpAgent: new http.Agent({ keepAlive: false }) }),
+    });
+    fake.faults.add({ match: { path: '/v1.0/card/instances/createAndDeliver', times: 1 }, action: { destroySocket: true } });
+    const err = await card(fresh, 'b').catch((e: unknown) => e);
+    expect(err).toMatchObject({ notSent: false });
+    expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toHaveLength(1);
   });
 
   test('oapi errors arrive as HTTP 200 + errcode and become typed errors', async () => {
