@@ -157,12 +157,35 @@ export class RuntimeEngine implements ReplyEngine {
     this.opts = opts;
   }
 
+  /**
+   * Chunks of the host's turn. A stop word or the answer deadline (`req.signal`) ends them at once with the
+   * signal's reason: the host aborts its own run through `replyOptions.abortSignal` (OpenClaw 2026.9.6
+   * `reply-run-registry` turns it into a `user_abort` of the reply operation, whose signal reaches the model call;
+   * Clawdbot 2026.1.24-3 passes it to the embedded agent run, `agent-runner-execution.js`), and whatever the host
+   * still streams or delivers after that is discarded, so a host that is slow to stop never keeps the card open.
+   */
   async *reply(req: ReplyRequest): AsyncIterable<ReplyChunk> {
     const turn = new Turn();
-    void this.run(req, turn).then(
-      () => turn.end(),
-      (err: unknown) => turn.fail(req.signal.aborted ? err : toReplyError(err)),
-    );
+    const started = (this.opts.now ?? Date.now)();
+    let abortedAt: number | undefined;
+    const onAbort = () => {
+      abortedAt = (this.opts.now ?? Date.now)();
+      turn.fail(req.signal.reason ?? new Error('aborted'));
+    };
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+    void this.run(req, turn)
+      .then(
+        () => turn.end(),
+        (err: unknown) => turn.fail(req.signal.aborted ? err : toReplyError(err)),
+      )
+      .finally(() => {
+        req.signal.removeEventListener('abort', onAbort);
+        if (abortedAt !== undefined) {
+          const now = (this.opts.now ?? Date.now)();
+          this.opts.log.info(`runtime: turn for ${req.messageId} aborted after ${abortedAt - started} ms; the host's run settled ${now - abortedAt} ms later`);
+        }
+      });
     yield* turn.chunks();
   }
 
@@ -290,7 +313,9 @@ export class Turn {
     this.wake?.();
   }
 
+  /** Ends the turn with `err` (thrown by `chunks()` after what is queued); a turn already over stays as it ended. */
   fail(err: unknown): void {
+    if (this.done) return;
     this.error = { err };
     this.end();
   }

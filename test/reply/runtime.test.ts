@@ -196,6 +196,71 @@ describe('runtime engine: the turn goes through the host runtime as the DingTalk
     expect(rt.dispatched[0]!.replyOptions.abortSignal).toBe(ctl.signal);
   });
 
+  /** A host turn streaming `(n)` every 10 ms until it has sent 50 or, when `honours`, its abort signal fires. */
+  function slowTurn(rt: FakeRuntime, honours: boolean) {
+    const state = { sawAbort: false, settled: false, sentAfterAbort: 0 };
+    rt.script = async (p) => {
+      const signal = p.replyOptions.abortSignal;
+      try {
+        for (let i = 1; i <= 50; i++) {
+          if (signal.aborted) {
+            state.sawAbort = true;
+            if (honours) throw signal.reason;
+            state.sentAfterAbort++;
+          }
+          p.replyOptions.onPartialReply({ text: Array.from({ length: i }, (_, k) => `(${k + 1})`).join('') });
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await p.dispatcherOptions.deliver({ text: 'the whole answer' }, { kind: 'final' });
+        return {};
+      } finally {
+        state.settled = true;
+      }
+    };
+    return state;
+  }
+
+  test.each([
+    ['a host that aborts its run', true],
+    ['a host that keeps running', false],
+  ])('a stop mid-turn (%s): the chunks end at once with the stop reason, nothing after it shows', async (_label, honours) => {
+    const rt = new FakeRuntime();
+    const state = slowTurn(rt, honours);
+    const ctl = new AbortController();
+    const states: string[] = [];
+    let text = '';
+    logs.length = 0;
+    const err = await (async () => {
+      for await (const c of engine(rt).reply(request({ signal: ctl.signal }))) {
+        text = typeof c === 'string' ? text + c : c.snapshot;
+        states.push(text);
+        if (states.length === 3) ctl.abort(new Error('stopped by the user'));
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ message: 'stopped by the user' });
+    // What the card showed up to the stop, and nothing the host produced later (no final either).
+    expect(states).toEqual(['(1)', '(1)(2)', '(1)(2)(3)']);
+    expect(rt.dispatched[0]!.replyOptions.abortSignal.aborted).toBe(true);
+    // The engine did not wait for the host to wind down (one that ignores the signal runs on for ~470 ms).
+    expect(state.settled).toBe(false);
+    await new Promise((r) => setTimeout(r, honours ? 20 : 600));
+    expect(state.settled).toBe(true);
+    expect(state.sawAbort).toBe(true);
+    if (!honours) expect(state.sentAfterAbort).toBeGreaterThan(0);
+    expect(logs.some((l) => l.includes('turn for msg-1 aborted') && l.includes("host's run settled"))).toBe(true);
+  });
+
+  test('a signal aborted before the turn starts: no chunk, the abort reason', async () => {
+    const rt = new FakeRuntime();
+    slowTurn(rt, true);
+    const ctl = new AbortController();
+    ctl.abort(new Error('deadline'));
+    await expect(collect(engine(rt).reply(request({ signal: ctl.signal })))).rejects.toThrow('deadline');
+  });
+
   test('the runtime throwing is a ReplyError "failed" with the host message; text streamed before is not kept', async () => {
     const rt = new FakeRuntime();
     rt.script = async (p) => {
@@ -284,6 +349,32 @@ describe('engine "runtime" in the account', () => {
     const [card] = h.fake.cardList();
     expect(card!.flowStatusHistory.at(-1)).toBe('3');
     expect(card!.streams.msgContent!.content).toBe('（智能体没有返回内容）');
+  });
+
+  test('a stop word mid-turn: the host run is aborted, the card ends FINISHED "stopped" with the text shown', async () => {
+    const rt = new FakeRuntime();
+    let aborted = false;
+    rt.script = async (p) => {
+      const signal = p.replyOptions.abortSignal;
+      for (let i = 1; i <= 200 && !signal.aborted; i++) {
+        p.replyOptions.onPartialReply({ text: '慢慢回答'.repeat(i) });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      aborted = signal.aborted;
+      if (aborted) throw signal.reason;
+      return {};
+    };
+    h = await startHarness({ config: { engine: 'runtime' }, channelRuntime: rt });
+    h.fake.pushRobotMessage(h.fake.msg.text('写一篇长文', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => (h!.fake.cardList()[0]?.streams.msgContent?.updates.length ?? 0) >= 2);
+    h.fake.pushRobotMessage(h.fake.msg.text('停止', { senderStaffId: 'u1' }));
+    await h.fake.waitFor(() => h!.fake.cardList()[0]!.flowStatusHistory.at(-1) === '3', { timeoutMs: 5000 });
+    const shown = h.fake.cardList()[0]!.params.msgContent!;
+    expect(shown).toMatch(/^(慢慢回答)+\n\n⏹️ 已停止回答。$/);
+    await h.fake.waitFor(() => aborted);
+    // No "nothing to stop" line, no second card.
+    expect(h.fake.cardList()).toHaveLength(1);
+    expect(h.fake.sent).toEqual([]);
   });
 
   test('card refused (403): the runtime answer goes out once as markdown', async () => {
