@@ -9,6 +9,8 @@ import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
 import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
+import { budgetFor } from './dingtalk/budget.ts';
+import { describeCallBudget } from './dingtalk/governor.ts';
 import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
@@ -130,6 +132,8 @@ export function createChannel(api: PluginApi) {
         // Counted by the running account; a new day starts at 0 even before its first answer.
         answersToday: runtime?.answersDay === localDay(Date.now()) && typeof runtime.answersToday === 'number' ? runtime.answersToday : 0,
         lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null) ?? observedFailure(account.accountId),
+        // The app's monthly call governor (issue 18): calls this month, the budget, the mode in force.
+        ...(account.clientId ? { callBudget: describeCallBudget(budgetFor(account.clientId, account.dingtalkEdition).governor.status()) } : {}),
       }),
       /**
        * `channels status --probe`, and Clawdbot's gateway every 60 s and on every client connect: the doctor's checks
@@ -142,7 +146,7 @@ export function createChannel(api: PluginApi) {
           // The whole probe stays within the host's timeout (two network checks in a row: the token, the gateway): a
           // probe is a plugin call the host waits for when it drains the plugin (5 s before a forced retirement).
           const perCheckMs = Math.max(500, Math.min(timeoutMs ?? 10_000, 10_000) / 2);
-          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId) });
+          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId), callBudget: account.clientId ? budgetFor(account.clientId, account.dingtalkEdition).governor.status() : undefined });
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {

@@ -27,6 +27,7 @@ import { gatewayErrorDetail, networkCode, statusKind } from './reply/gateway.ts'
 import { requestStreamTicket } from './stream.ts';
 import { CARD_NOT_DELIVERED, type ConnectionObservation, type Observed, type Observation } from './observed.ts';
 import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
+import { describeCallBudget, type GovernorStatus } from './dingtalk/governor.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
 
@@ -54,6 +55,8 @@ export interface DoctorOptions {
    * outcomes of the running account's own calls instead (src/observed.ts).
    */
   observed?: Observed;
+  /** The app's monthly call governor as this process knows it (src/dingtalk/governor.ts); shown as a note. */
+  callBudget?: GovernorStatus;
 }
 
 /** A 1×1 PNG: the smallest upload that proves the permission. */
@@ -77,6 +80,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   // 1. Config: the same problems start-up reports, each naming its key and the fix.
   if (account.problems.length === 0) add({ step: 1, name: 'config', status: 'pass', message: `account "${account.accountId}" resolves with no problems` });
   for (const p of account.problems) add({ step: 1, name: 'config', status: 'fail', message: p });
+  if (opts.callBudget) add({ step: 2, name: 'monthly call budget', status: 'note', message: describeCallBudget(opts.callBudget) });
   const hasCredentials = !!account.clientId && !!account.clientSecret;
 
   // 2. DingTalk: access token, Stream registration.

@@ -78,6 +78,8 @@ export function createOutbound(opts: OutboundAdapterOptions) {
       oapiBaseUrl: account.oapiBaseUrl,
       log,
       gate: budgetFor(account.clientId, account.dingtalkEdition),
+      // The agent's own sends count against the app's monthly call budget like answers (src/dingtalk/governor.ts).
+      meter: budgetFor(account.clientId, account.dingtalkEdition).governor,
     });
     const deps: OutboundDeps = { account, client, policy: mediaPolicy(account, hostCfg, opts.stateDir()), log };
     idle.set(id, { fingerprint, deps });

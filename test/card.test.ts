@@ -147,3 +147,62 @@ describe('a card never stays typing when the final streaming write fails', () =>
     expect(await refused.redirect('note')).toBe(false);
   });
 });
+
+describe('final-only card (delivery mode 3): the fewest calls the card API allows', () => {
+  async function finalOnly(createDelayMs: number) {
+    fake = await startFakeDingTalk();
+    const log = createLogger({ info: () => {}, warn: () => {}, error: () => {} });
+    const client = new DingTalkClient({ clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, log, sleep: async () => {} });
+    return new AiCard({ client, templateId: 't.schema', target: { kind: 'dm', userId: 'u1' }, log, intervalMs: 10, finalOnly: { createDelayMs } });
+  }
+  const cardCalls = () => fake.calls.filter((c) => c.path.startsWith('/v1.0/card/'));
+
+  test('a slow answer: the thinking card, then one instance update with the whole text and FINISHED (2 calls)', async () => {
+    const card = await finalOnly(0);
+    void card.start();
+    await fake.waitFor(() => fake.cardList().length === 1);
+    const made = fake.card(card.outTrackId);
+    // Thinking (PROCESSING, spec §3.3 flowStatus 1), nothing shown yet.
+    expect(made.flowStatusHistory).toEqual(['1']);
+    for (const t of ['部分', '部分文字', '部分文字更多']) card.update(t);
+    await sleep(50);
+    const answer = '完整的回答，**一次**到达。\n\n第二段。';
+    expect(await card.finish(answer)).toBe(true);
+    expect(cardCalls().map((c) => `${c.method} ${c.path}`)).toEqual(['POST /v1.0/card/instances/createAndDeliver', 'PUT /v1.0/card/instances']);
+    expect(made.streams.msgContent).toBeUndefined();
+    expect(fake.cardShows(made)).toBe(answer);
+    expect(made.flowStatusHistory).toEqual(['1', '3']);
+    expect(fake.cardTyping(made)).toBe(false);
+    expect(card.calls).toBe(2);
+  });
+
+  test('an answer ready before the card was created: created already finished, one call', async () => {
+    const card = await finalOnly(10_000);
+    void card.start();
+    const answer = '短回答。';
+    expect(await card.finish(answer)).toBe(true);
+    expect(cardCalls().map((c) => `${c.method} ${c.path}`)).toEqual(['POST /v1.0/card/instances/createAndDeliver']);
+    const made = fake.card(card.outTrackId);
+    expect(made.flowStatusHistory).toEqual(['3']);
+    expect(fake.cardShows(made)).toBe(answer);
+    expect(card.calls).toBe(1);
+  });
+
+  test('a failed answer ready early: created FAILED with the message, one call', async () => {
+    const card = await finalOnly(10_000);
+    void card.start();
+    expect(await card.fail('出错了')).toBe(true);
+    const made = fake.card(card.outTrackId);
+    expect([made.flowStatusHistory, fake.cardShows(made), cardCalls().length]).toEqual([['5'], '出错了', 1]);
+  });
+
+  test('the instance update refused: the streaming finalize still ends the card with the text', async () => {
+    const card = await finalOnly(0);
+    await card.start();
+    fake.faults.add({ match: { path: '/v1.0/card/instances', method: 'PUT' }, action: { status: 400, body: { code: 'param.invalid', message: 'refused' } } });
+    expect(await card.finish('回答')).toBe(true);
+    const made = fake.card(card.outTrackId);
+    expect(made.streams.msgContent).toMatchObject({ content: '回答', finalized: true });
+    expect(fake.cardTyping(made)).toBe(false);
+  });
+});

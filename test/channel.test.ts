@@ -6,6 +6,7 @@ import plugin from '../plugin.ts';
 import type { AccountSnapshot, DingTalkChannel, PluginApi } from '../src/channel.ts';
 import { CLAWDBOT, detectHost, MOLTBOT, OPENCLAW } from '../src/host.ts';
 import type { HostConfig } from '../src/config.ts';
+import { budgetFor } from '../src/dingtalk/budget.ts';
 import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
 import { lastUserText, startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 
@@ -81,6 +82,16 @@ describe('channel registration', () => {
     const runtime = ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 'y', engine: 'runtime' } } } as HostConfig, 'default') });
     expect(runtime).toMatchObject({ engine: 'runtime' });
     expect(runtime.access).toBeUndefined();
+  });
+
+  test('the status shows the app\'s DingTalk calls this month, the budget and the delivery mode in force (issue 18)', () => {
+    const ch = register({ registrationMode: 'full' });
+    const account = ch.config.resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingSTATUS18', clientSecret: 'y', monthlyCallBudget: 300 } } } as HostConfig, 'default');
+    const governor = budgetFor('dingSTATUS18').governor;
+    governor.configure({ monthlyCallBudget: 300 });
+    for (let i = 0; i < 299; i++) governor.counted('api');
+    const text = String(ch.status.buildAccountSnapshot({ account }).callBudget);
+    expect(text).toMatch(/^299 of 300 DingTalk calls used in \d{4}-\d{2} \(China Standard Time month\); delivery mode 4 \(markdown\)/);
   });
 
   test('snapshots and inspection never carry the secret', () => {

@@ -323,3 +323,16 @@ describe('doctor', () => {
     expect(doctorFailed(checks)).toBe(false);
   });
 });
+
+test('the monthly call budget as the running app knows it: a note with calls, budget and the mode in force (issue 18)', async () => {
+  const noCredentials = resolveAccount({ channels: { 'dingtalk-ai': {} } }, 'default', {});
+  const checks = await runDoctor({
+    account: noCredentials,
+    host: OPENCLAW,
+    timeoutMs: 3000,
+    callBudget: { month: '2026-12', calls: 2100, budget: 4000, mode: 'stream-wide', webhookCalls: 12, answers: 150, runsOutOn: '2026-12-24' },
+  });
+  expect(checks.filter((c) => c.name === 'monthly call budget').map(formatCheck)).toEqual([
+    expect.stringContaining('2. monthly call budget: 2100 of 4000 DingTalk calls used in 2026-12 (China Standard Time month); delivery mode 2 (stream-wide); at this rate the budget runs out on 2026-12-24; 12 sessionWebhook replies'),
+  ]);
+});

@@ -396,6 +396,15 @@ export class CallGovernor {
   }
 }
 
+/**
+ * One line for the host's status and doctor, e.g. `312 of 4000 DingTalk calls used in 2026-12 (China Standard Time
+ * month); delivery mode 1 (stream); 20 sessionWebhook replies (Webhook&Stream meter)`.
+ */
+export function describeCallBudget(s: GovernorStatus): string {
+  const out = s.runsOutOn ? `; at this rate the budget runs out on ${s.runsOutOn}` : '';
+  return `${s.calls} of ${s.budget} DingTalk calls used in ${s.month} (China Standard Time month); delivery mode ${MODE_NUMBER[s.mode]} (${s.mode})${out}; ${s.webhookCalls} sessionWebhook replies (Webhook&Stream meter)`;
+}
+
 function cstMonthDay(t: number): string {
   return new Date(t + CST_OFFSET_MS).toISOString().slice(0, 10);
 }
