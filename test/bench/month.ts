@@ -101,8 +101,6 @@ class CountingBudget extends AppBudget {
     );
   }
 }
-/** … while the harness starts (connection set-up takes several round trips). */
-const START_STEP_MS = 5;
 const THINK_MS = 1_000;
 const PIECE_MS = 250;
 const PIECE_CHARS = 5;
@@ -208,7 +206,9 @@ interface Clocked {
  */
 async function onFakeClock<T>(start: number, opts: { cardIntervalMs: number; monthlyCallBudget?: number }, body: (c: Clocked) => Promise<T>): Promise<T> {
   const clock = FakeTimers.install({ now: start, toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
-  let step = START_STEP_MS;
+  // While the harness starts (state store, Stream connection: many round trips), the clock runs at real speed.
+  let starting = true;
+  let lastTurn = process.hrtime.bigint();
   let stepped = 0;
   let driving = true;
   let jumpTo: number | undefined;
@@ -225,6 +225,9 @@ async function onFakeClock<T>(start: number, opts: { cardIntervalMs: number; mon
         continue;
       }
       held = 0;
+      const now = process.hrtime.bigint();
+      const step = starting ? Math.min(STEP_MS, Number(now - lastTurn) / 1e6) : STEP_MS;
+      lastTurn = now;
       await clock.tickAsync(step);
       stepped += step;
       await realImmediate();
@@ -239,7 +242,7 @@ async function onFakeClock<T>(start: number, opts: { cardIntervalMs: number; mon
       // Everyone may talk (harness default); the budget as an operator would set it.
       config: opts.monthlyCallBudget !== undefined ? ({ monthlyCallBudget: opts.monthlyCallBudget } as Record<string, unknown>) : {},
     });
-    step = STEP_MS;
+    starting = false;
     const jump = async (at: number) => {
       jumpTo = at;
       while (jumpTo !== undefined) await realImmediate();
