@@ -103,6 +103,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       logs.push(line);
       if (logs.length > LOG_KEEP) logs.shift();
       live.send('log', { line });
+      view.noteLog(m);
       print(m);
     };
     const account = resolveAccount(

@@ -84,6 +84,8 @@ export interface AnswerItem {
   label: string;
   calls: number;
   failedCalls: number;
+  /** The delivery mode the plugin's call governor chose (1–4, src/dingtalk/governor.ts), once known. */
+  mode?: { n: number; name: string };
 }
 
 export type ViewEvent =
@@ -145,6 +147,17 @@ export class ChatView {
     this.items.set(full.id, full);
     this.emit({ type: 'item', item: full });
     return full;
+  }
+
+  /**
+   * A plugin log line: `message <msgId>: delivery mode <n> (<name>…)` (src/pipeline.ts) tells the mode of that answer.
+   */
+  noteLog(line: string): void {
+    const m = /message (\S+): delivery mode (\d) \(([a-z-]+)/.exec(line);
+    const answer = m ? this.answers.get(m[1]!) : undefined;
+    if (!answer) return;
+    answer.mode = { n: Number(m![2]), name: m![3]! };
+    this.emit({ type: 'answer', answer: publicAnswer(answer) });
   }
 
   private emit(e: ViewEvent): void {
@@ -282,7 +295,7 @@ export class ChatView {
 export const mediaUrl = (mediaId: string): string => `/media/${encodeURIComponent(mediaId)}`;
 
 function publicAnswer(a: AnswerState): AnswerItem {
-  return { id: a.id, conv: a.conv, startedAt: a.startedAt, label: a.label, calls: a.calls, failedCalls: a.failedCalls };
+  return { id: a.id, conv: a.conv, startedAt: a.startedAt, label: a.label, calls: a.calls, failedCalls: a.failedCalls, ...(a.mode ? { mode: a.mode } : {}) };
 }
 
 function bodyField(c: CallRecord, key: string): string | undefined {

@@ -94,6 +94,8 @@ describe('simulator', { timeout: 30_000 }, () => {
     await until(() => live.calls.some((c) => c.path === '/v1.0/card/instances'), 'the status update');
     const own = live.calls.filter((c) => c.answerId === answer.id);
     expect(live.answers.get(answer.id)!.calls).toBe(own.length);
+    // The panel shows the delivery mode the call governor chose (issue 18).
+    expect(live.answers.get(answer.id)!.mode).toEqual({ n: 1, name: 'stream' });
     expect(own[0]).toMatchObject({ method: 'POST', path: '/v1.0/card/instances/createAndDeliver', status: 200 });
     expect(own.at(-1)).toMatchObject({ method: 'PUT', path: '/v1.0/card/instances', status: 200 });
     // Token and Stream registration are not charged to the answer.

@@ -127,7 +127,7 @@ function renderItem(item) {
     item.via && item.kind !== 'card' ? `<span class="via">经 ${esc(item.via)}</span>` : '',
   ].join('');
   const note = item.note ? `<div class="note">${esc(item.note)}</div>` : '';
-  const cost = item.from === 'user' && answer ? `<div class="cost" title="插件为回答这条消息对钉钉发出的调用次数">本条回答：${answer.calls} 次钉钉调用${answer.failedCalls ? `（${answer.failedCalls} 次失败）` : ''}</div>` : '';
+  const cost = item.from === 'user' && answer ? `<div class="cost" title="插件为回答这条消息对钉钉发出的调用次数">本条回答：${answer.calls} 次钉钉调用${answer.failedCalls ? `（${answer.failedCalls} 次失败）` : ''}${modeText(answer)}</div>` : '';
   row.innerHTML = `${avatar}<div class="msg-main"><div class="meta">${meta}</div>${body}${note}${cost}</div>`;
   return row;
 }
@@ -254,7 +254,7 @@ function renderTotals() {
   list.forEach((a, i) => {
     const div = document.createElement('div');
     div.className = `answer ${i === list.length - 1 ? 'latest' : ''}`;
-    div.innerHTML = `<span>#${i + 1} ${esc(convTitle(a.conv))}：${esc(a.label || '…')}</span><b title="本条回答的钉钉调用次数">${a.calls} 次${a.failedCalls ? `<small>${a.failedCalls} 失败</small>` : ''}</b>`;
+    div.innerHTML = `<span>#${i + 1} ${esc(convTitle(a.conv))}：${esc(a.label || '…')}</span><b title="本条回答的钉钉调用次数">${a.calls} 次${a.failedCalls ? `<small>${a.failedCalls} 失败</small>` : ''}${modeText(a)}</b>`;
     box.appendChild(div);
   });
   box.scrollTop = box.scrollHeight;
@@ -369,3 +369,8 @@ for (const tab of document.querySelectorAll('.tab')) {
   });
 }
 connect();
+
+/** The delivery mode the call governor chose for an answer (issue 18), e.g. ` · 方式 3 final-card`. */
+function modeText(a) {
+  return a.mode ? ` · <span class="mode" title="1 逐字卡片 · 2 较慢更新的逐字卡片 · 3 只显示结果的卡片 · 4 markdown 消息">方式 ${a.mode.n} ${esc(a.mode.name)}</span>` : '';
+}
