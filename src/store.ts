@@ -339,6 +339,34 @@ function line(key: string, e: Entry | null): string {
   return `${JSON.stringify(e.exp === undefined ? [key, e.v ?? null] : [key, e.v ?? null, e.exp])}\n`;
 }
 
+/**
+ * The live records of one namespace of a FileStore folder, read without opening a store: nothing is written (no
+ * compaction, no import), so another process may look while the owner runs (e.g. `doctor` reading the call counters).
+ * Empty when the journal is missing or unreadable.
+ */
+export async function readFileStoreNamespace(dir: string, ns: string, now: number = Date.now()): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  let text: string;
+  try {
+    text = await readFile(join(dir, `${ns}.jsonl`), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    let rec: unknown;
+    try {
+      rec = line ? JSON.parse(line) : undefined;
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(rec) || typeof rec[0] !== 'string') continue;
+    const [key, v, exp] = rec as [string, unknown, unknown];
+    if (rec.length === 1 || (typeof exp === 'number' && exp <= now)) out.delete(key);
+    else out.set(key, v);
+  }
+  return out;
+}
+
 /** In-memory store with the same contract (tests, and a template for other stores). */
 export class MemoryStore implements StateStore {
   private readonly data = new Map<string, Entry>();

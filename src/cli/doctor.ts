@@ -3,9 +3,13 @@
  * environment) or of a host's config (`--host-config ~/.openclaw/openclaw.json`), one line per check.
  * Exit code 1 when any check failed.
  */
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { CallGovernor, CALL_BUDGET_NS } from '../dingtalk/governor.ts';
+import { readFileStoreNamespace } from '../store.ts';
+import { DEFAULT_STATE_DIR } from '../connector.ts';
 import { CHANNEL_ID, listAccountIds, resolveAccount, type HostConfig } from '../config.ts';
 import { doctorFailed, formatCheck, runDoctor } from '../doctor.ts';
+import type { GovernorStatus } from '../dingtalk/governor.ts';
 import { CLAWDBOT, MOLTBOT, OPENCLAW, type HostFlavor } from '../host.ts';
 import { readHostConfig, readStandaloneConfig } from './config-file.ts';
 import type { CliIo } from './main.ts';
@@ -39,12 +43,30 @@ export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number
     // (api.runtime.channel.pairing), so "pairing" is valid there and the default; the standalone connector has none.
     const account = resolveAccount(cfg, id, io.env, { pairing: !!args.hostConfig });
     io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${account.gateway.url})`);
-    const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host });
+    const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host, callBudget: await callBudgetOnRecord(account, args, io) });
     for (const c of checks) io.out(formatCheck(c));
     failed ||= doctorFailed(checks);
   }
   io.out(failed ? 'Some checks failed: apply the fixes above and run doctor again.' : 'All checks passed.');
   return failed ? 1 : 0;
+}
+
+/**
+ * The app's call counters of this month as the running gateway (or connector) keeps them in the account's state folder,
+ * read without writing (src/store.ts readFileStoreNamespace); undefined when the folder is not known or holds none.
+ * The host's folder: its state-dir env variable, else the folder of `--host-config`; the standalone connector's:
+ * DINGTALK_STATE_DIR, else its default folder.
+ */
+async function callBudgetOnRecord(account: ReturnType<typeof resolveAccount>, args: DoctorArgs, io: CliIo): Promise<GovernorStatus | undefined> {
+  if (!account.clientId) return undefined;
+  const hostDir = args.hostConfig ? (io.env.OPENCLAW_STATE_DIR ?? io.env.CLAWDBOT_STATE_DIR ?? io.env.MOLTBOT_STATE_DIR ?? dirname(args.hostConfig)) : (io.env.DINGTALK_STATE_DIR ?? DEFAULT_STATE_DIR);
+  const dir = account.stateDir ?? (hostDir ? join(hostDir, 'dingtalk-ai', account.accountId) : undefined);
+  if (!dir) return undefined;
+  const records = await readFileStoreNamespace(dir, CALL_BUDGET_NS);
+  if (records.size === 0) return undefined;
+  const governor = new CallGovernor({ clientId: account.clientId, monthlyCallBudget: account.monthlyCallBudget });
+  await governor.attach({ get: async <T>(_ns: string, key: string) => records.get(key) as T | undefined }, { readOnly: true });
+  return governor.status();
 }
 
 /** `--gateway` when given, else the host named by the config file (`clawdbot.json` → Clawdbot), else OpenClaw. */

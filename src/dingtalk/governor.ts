@@ -95,6 +95,9 @@ export class CallBudgetSpentError extends Error {
   }
 }
 
+/** The state store namespace of the counters. */
+export const CALL_BUDGET_NS = NS;
+
 /** The calendar month in China Standard Time of epoch ms `t`, as `YYYY-MM`. */
 export function cstMonth(t: number): string {
   return new Date(t + CST_OFFSET_MS).toISOString().slice(0, 7);
@@ -196,15 +199,24 @@ export class CallGovernor {
     this.log ??= opts.log;
   }
 
-  /** Load this month's counters from `store` and keep them there from now on. Never throws (a failing store is logged). */
-  async attach(store: StateStore): Promise<void> {
-    if (!this.stores.includes(store)) this.stores.push(store);
+  /**
+   * Load this month's counters from `store` and keep them there from now on. Never throws (a failing store is logged).
+   * `readOnly`: only load (another process owns the store, e.g. `doctor` looking at the gateway's state folder).
+   */
+  async attach(store: StateStore | Pick<StateStore, 'get'>, opts: { readOnly?: boolean } = {}): Promise<void> {
+    if (!opts.readOnly && 'incr' in store && !this.stores.includes(store)) this.stores.push(store);
     const c = this.current();
     try {
       const [calls, webhook, answers] = await Promise.all(
         (['calls', 'webhook', 'answers'] as const).map((k) => store.get<number>(NS, this.key(c.month, k))),
       );
       if (this.counters !== c) return;
+      if (opts.readOnly || !('incr' in store)) {
+        c.calls = Math.max(c.calls, typeof calls === 'number' ? calls : 0);
+        c.webhook = Math.max(c.webhook, typeof webhook === 'number' ? webhook : 0);
+        c.answers = Math.max(c.answers, typeof answers === 'number' ? answers : 0);
+        return;
+      }
       // The store may lag (attached after calls were made here) or lead (an earlier run): both end at the max.
       for (const [k, stored] of [['calls', calls], ['webhook', webhook], ['answers', answers]] as const) {
         const v = typeof stored === 'number' ? stored : 0;

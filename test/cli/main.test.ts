@@ -3,12 +3,14 @@
  * (tsx loader, real signals, real exit codes), against the fake DingTalk and the fake gateway on 127.0.0.1.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.ts';
+import { CallGovernor } from '../../src/dingtalk/governor.ts';
+import { FileStore } from '../../src/store.ts';
 import { startFakeDingTalk, type FakeDingTalk } from '../fake-dingtalk/index.ts';
 import { startFakeGateway, type FakeGateway } from '../fake-gateway/index.ts';
 
@@ -181,6 +183,26 @@ describe('dingtalk-connector doctor', () => {
       expect(out).toContain('✓ 1. config: account "default" resolves with no problems');
       expect(out.find((l) => l.startsWith('! 4. access'))).toContain('dmPolicy "pairing"');
     }
+  });
+
+  test('the app\'s DingTalk calls this month, read from the gateway\'s state folder without writing to it (issue 18)', async () => {
+    gw.respond = () => ({ kind: 'status', status: 400, body: { error: { message: 'Missing user message in `messages`.' } } });
+    const stateDir = await mkdtemp(join(tmpdir(), 'dt-doctor-state-'));
+    const hostFile = join(stateDir, 'openclaw.json');
+    await writeFile(hostFile, JSON.stringify({ gateway: { auth: { token: 'gw-token' } }, agents: { defaults: { model: 'mock/m' } }, channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', gatewayUrl: gw.url, apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, monthlyCallBudget: 1000 } } }));
+    // What the running gateway wrote: 123 counted calls this month.
+    const store = new FileStore({ dir: join(stateDir, 'dingtalk-ai', 'default') });
+    const running = new CallGovernor({ clientId: 'dingAPPKEY', monthlyCallBudget: 1000 });
+    await running.attach(store);
+    for (let i = 0; i < 123; i++) running.counted('api');
+    await new Promise((r) => setTimeout(r, 0));
+    await store.flush();
+    const journal = await readFile(join(stateDir, 'dingtalk-ai', 'default', 'call-budget.jsonl'), 'utf8');
+    const { io, out } = capture();
+    await main(['doctor', '--host-config', hostFile], io);
+    expect(out.find((l) => l.includes('monthly call budget'))).toMatch(/^! 2\. monthly call budget: 123 of 1000 DingTalk calls used in \d{4}-\d{2} \(China Standard Time month\); delivery mode 1 \(stream\)/);
+    expect(await readFile(join(stateDir, 'dingtalk-ai', 'default', 'call-budget.jsonl'), 'utf8')).toBe(journal);
+    await rm(stateDir, { recursive: true, force: true });
   });
 
   test('standalone config from the environment, all fine: exit 0', async () => {
