@@ -15,6 +15,8 @@ export interface HostFlavor {
   imageParts: boolean;
   /** How the host's router (`resolveAgentRoute`) names a direct chat peer. */
   directPeerKind: 'direct' | 'dm';
+  /** Before the session key sent to the chat endpoint: OpenClaw needs it agent-scoped (`agent:<id>:…`). */
+  sessionKeyPrefix(agentId: string): string;
 }
 
 export const OPENCLAW: HostFlavor = {
@@ -23,6 +25,7 @@ export const OPENCLAW: HostFlavor = {
   sessionHeaders: ['x-openclaw-session-key'],
   imageParts: true,
   directPeerKind: 'direct',
+  sessionKeyPrefix: (agentId) => `agent:${agentId}:`,
 };
 
 export const CLAWDBOT: HostFlavor = {
@@ -31,6 +34,7 @@ export const CLAWDBOT: HostFlavor = {
   sessionHeaders: ['x-clawdbot-session-key'],
   imageParts: false,
   directPeerKind: 'dm',
+  sessionKeyPrefix: () => '',
 };
 
 /** Moltbot sat between the two; `agent:<id>` is the spelling both of its neighbours accept. */
@@ -40,6 +44,7 @@ export const MOLTBOT: HostFlavor = {
   sessionHeaders: ['x-moltbot-session-key', 'x-clawdbot-session-key', 'x-openclaw-session-key'],
   imageParts: false,
   directPeerKind: 'dm',
+  sessionKeyPrefix: () => '',
 };
 
 /** The parts of the host's plugin API that tell the hosts apart. */

@@ -206,6 +206,7 @@ function createEngine(opts: MonitorOptions): ReplyEngine {
     credential: account.gateway.credential,
     model: host.model(account.gateway.agentId),
     sessionHeaders: host.sessionHeaders,
+    sessionKeyPrefix: host.sessionKeyPrefix(account.gateway.agentId),
     idleTimeoutMs: account.gateway.idleTimeoutMs,
     log: opts.log,
   });

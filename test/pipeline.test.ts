@@ -59,7 +59,7 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     await h.send(h.fake.msg.text('第二句', { senderStaffId: 'u7' }));
     const [a, b] = h.gw.requests;
     expect(a!.body.model).toBe('openclaw:main');
-    expect(a!.body.user).toMatch(/^dingtalk-ai:default:dm:u7:/);
+    expect(a!.body.user).toMatch(/^agent:main:dingtalk-ai:default:dm:u7:/);
     expect(a!.headers['x-openclaw-session-key']).toBe(a!.body.user);
     expect(b!.body.user).toBe(a!.body.user);
     // The media prompt (on by default) comes first, then the configured system prompt, then the user.
@@ -78,7 +78,7 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     const [card] = h.fake.cardList();
     expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: 'cidGRP001==', robotCode: 'dingAPPKEY' });
     expect(lastUserText(h.gw.requests[0]!)).toBe('[李四 说：]\n帮我总结一下');
-    expect(h.gw.requests[0]!.body.user).toMatch(/^dingtalk-ai:default:group:cidGRP001==:/);
+    expect(h.gw.requests[0]!.body.user).toMatch(/^agent:main:dingtalk-ai:default:group:cidGRP001==:/);
   });
 
   test('reset commands confirm without calling the gateway, and the next message starts a new session', async () => {

@@ -14,6 +14,12 @@ export interface GatewayEngineOptions {
   model: string;
   /** Header(s) that set the host's session key exactly. */
   sessionHeaders: string[];
+  /**
+   * Put before every session key, e.g. `agent:main:` (HostFlavor.sessionKeyPrefix): OpenClaw 2026.9.6 with more than
+   * one agent answers an unscoped key with AgentSelectionRequiredError ("session agent resolution has no explicit
+   * owner … Pass an agentId, an agent-scoped session key …"), whatever the model names (seen in the e2e suite).
+   */
+  sessionKeyPrefix?: string;
   /** Longest silence allowed before the first byte and between chunks. */
   idleTimeoutMs: number;
   /** Where skipped (unreadable) stream lines are reported. */
@@ -97,12 +103,12 @@ export class GatewayEngine implements ReplyEngine {
     const body = {
       model: this.opts.model,
       stream: true,
-      user: req.sessionKey,
+      user: `${this.opts.sessionKeyPrefix ?? ''}${req.sessionKey}`,
       messages: [...req.systemPrompts.map((p) => ({ role: 'system', content: p })), { role: 'user', content }],
     };
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (this.opts.credential) headers.authorization = `Bearer ${this.opts.credential}`;
-    for (const h of this.opts.sessionHeaders) headers[h] = req.sessionKey;
+    for (const h of this.opts.sessionHeaders) headers[h] = body.user;
     const res = await this.fetchImpl(this.opts.url, { method: 'POST', headers, body: JSON.stringify(body), signal });
     if (res.ok) return res;
     const detail = gatewayErrorDetail(await res.text().catch(() => ''));

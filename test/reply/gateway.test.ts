@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { CLAWDBOT, OPENCLAW } from '../../src/host.ts';
 import { GatewayEngine } from '../../src/reply/gateway.ts';
 import { ReplyError, type ReplyRequest } from '../../src/reply/engine.ts';
 import { failureText } from '../../src/texts.ts';
@@ -37,6 +38,13 @@ async function failure(it: AsyncIterable<string>): Promise<ReplyError> {
 }
 
 describe('gateway engine', () => {
+  test('OpenClaw gets an agent-scoped session key (several agents: an unscoped key has no owner there), in the header and as user', async () => {
+    await collect(engine({ model: 'openclaw:sales', sessionKeyPrefix: OPENCLAW.sessionKeyPrefix('sales') }).reply(request()));
+    expect(gw.requests[0]!.headers['x-openclaw-session-key']).toBe('agent:sales:dingtalk-ai:default:dm:u1:abc');
+    expect(gw.requests[0]!.body.user).toBe('agent:sales:dingtalk-ai:default:dm:u1:abc');
+    expect(CLAWDBOT.sessionKeyPrefix('sales')).toBe('');
+  });
+
   test('sends the OpenAI request the gateway expects and streams the answer', async () => {
     expect(await collect(engine().reply(request()))).toBe('Echo: 你好');
     const req = gw.requests[0]!;
