@@ -290,6 +290,30 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
     expect(cardCalls(h).length - before).toBe(1);
   });
 
+  test('mode 2 (a wider grid): fewer updates, still streamed, the exact final text, FINISHED', async () => {
+    // Mid-month, 600 short answers so far, calls left for ~7 per answer: too few to stream on the base grid.
+    const c = clock('2026-11-16T00:00:00Z');
+    const budget = withGovernor(c.now);
+    budget.governor.configure({ monthlyCallBudget: 5000, baseIntervalMs: 30 });
+    for (let i = 0; i < 600; i++) budget.governor.plan(dm(`s${i}`)).done({ durationMs: 200 });
+    spend(budget.governor, 982);
+    h = await startHarness({ budget, config: cfg(5000), cardIntervalMs: 30 });
+    const answer = '较慢更新的流式回答：' + '一二三四五六七八九十'.repeat(4);
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 2), delayMs: 15 });
+    await h.send(h.fake.msg.text('你好', { senderStaffId: 'wide' }));
+    const line = h.logs.find((l) => l.includes('delivery mode'))!;
+    const grid = Number(/delivery mode 2 \(stream-wide, (\d+) ms grid\)/.exec(line)?.[1]);
+    expect(grid).toBeGreaterThanOrEqual(60);
+    const [card] = h.fake.cardList();
+    const updates = card!.streams.msgContent!.updates;
+    expect(updates.filter((u) => !u.isFinalize).length).toBeGreaterThan(0);
+    // Updates on the wider grid (slots `grid` ms apart; the base grid here is 30 ms): one per slot at most.
+    const at = updates.filter((u) => !u.isFinalize).map((u) => u.at);
+    expect(at.length - 1).toBeLessThanOrEqual(Math.floor((at.at(-1)! - at[0]!) / grid) + 1);
+    expect(h.fake.cardShows(card!)).toBe(answer);
+    expect(card!.flowStatusHistory.at(-1)).toBe('3');
+  });
+
   test('budget spent: the answer comes whole as markdown and no counted call is made', async () => {
     const budget = withGovernor();
     h = await startHarness({ budget, config: cfg(20) });
