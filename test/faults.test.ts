@@ -88,6 +88,19 @@ describe.each(rounds)('fault suite, round %i', () => {
     expect(h.fake.cardShows(h.fake.cardList()[0]!)).toContain('回答已以消息形式发送');
   });
 
+  test('DingTalk creates the card, then the connection drops unanswered → not created twice; the answer once as a message, the card closed', async () => {
+    const h = await ask({}, (h) => {
+      h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(ANSWER, 3), delayMs: 10 });
+      h.fake.faults.add({ match: { path: '/v1.0/card/instances/createAndDeliver', times: 1 }, action: { destroySocket: true, afterActing: true } });
+    });
+    await h.fake.waitFor(() => h.fake.sent.length > 0, { timeoutMs: 3000 });
+    account(h, ANSWER);
+    expect(h.fake.calls.filter((c) => c.path === '/v1.0/card/instances/createAndDeliver')).toHaveLength(1);
+    const card = h.fake.cardList()[0]!;
+    expect(h.fake.cardTyping(card)).toBe(false);
+    expect(h.fake.cardShows(card)).toContain('回答已以消息形式发送');
+  });
+
   test('the gateway sends one delta and cuts the connection → the delta stays, a plain note under it', async () => {
     const h = await ask({}, (h) => (h.gw.respond = () => ({ kind: 'stream', deltas: ['第一句已经说完。'], cut: true })));
     const [text] = account(h, '第一句已经说完。');

@@ -281,8 +281,11 @@ export class DingTalkClient {
       if (err.kind === 'server' && opts.idempotent) return 'retry';
       return 'rethrow';
     }
-    // Never sent (no connection, or a kept-alive connection the server had already closed): safe to send again.
-    if (err instanceof DingTalkNetworkError && err.notSent && attempt < RETRIES) return 'retry';
+    // Never sent (no connection was made): safe to send again. A token fetch that failed in flight is safe to
+    // repeat too: the call itself had not gone out yet.
+    if (err instanceof DingTalkNetworkError && (err.notSent || err.api === 'oauth2.accessToken') && attempt < RETRIES) return 'retry';
+    // Any other network error may have reached DingTalk (a timeout, or a reset even on a reused socket): repeated only
+    // when DingTalk ignores a repeat (`idempotent`). Robot sends, sessionWebhook POSTs and card creates are not.
     // A body over the size cap is not a network fault: fetching it again would only fail again.
     if (err instanceof DingTalkNetworkError && opts.idempotent && attempt < RETRIES && !/maxContentLength|maxBodyLength/i.test(err.message)) return 'retry';
     return 'rethrow';
@@ -306,7 +309,7 @@ export class DingTalkClient {
       // Cancelled in flight: DingTalk may already have acted on the request.
       if (this.stopSignal?.aborted) throw new DingTalkNetworkError(api, new Error('the account stopped; call cancelled in flight'), false);
       const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
-      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: (code !== undefined && NOT_SENT_CODES.has(code)) || resetIdleConnection(err, code) });
+      throw new DingTalkNetworkError(api, err, code === 'ECONNABORTED' || code === 'ETIMEDOUT', { notSent: code !== undefined && NOT_SENT_CODES.has(code) });
     }
   }
 }
@@ -314,18 +317,18 @@ export class DingTalkClient {
 /** Network errors that prove the request never reached DingTalk (no connection was made). */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-/**
- * A kept-alive connection the server closed as idle just as the request went out on it: reset, no response. The
- * server never read the request (Node docs, `http.ClientRequest.reusedSocket`: retry such a request when the error
- * is ECONNRESET and the socket was reused). Seen in the e2e suite when the host's event loop stalled for seconds
- * (OpenClaw 2026.9.6 SQLite maintenance on the main thread): the card create failed with "socket hang up".
- * Through follow-redirects (axios' default transport) the request Node made is the wrapper's `_currentRequest`.
+/*
+ * Not in the set: ECONNRESET, even on a reused kept-alive socket. Node's advice (`http.ClientRequest.reusedSocket`)
+ * is to retry such a reset, but a proxy, load balancer or a crashing server may read and act on the request and then
+ * drop the connection without answering: the reset does not prove the request was never read. Before 2026-12-01 a
+ * reused-socket reset counted as "never sent" and was repeated, so robot messages and cards reached the user twice
+ * (issue 15, hostile test 1). Such a reset is now ambiguous: counted by the meter, repeated only when `idempotent`.
+ * Evidence on what may be repeated (docs/dingtalk-protocol.md §3.3, §3.6, §3.7): `card/streaming` carries a `guid` idempotency
+ * key; `PUT card/instances` overwrites the card's data; a second create with the same outTrackId is refused with
+ * `400 param.cardAlreadyExist` (not ignored: no way to learn whether the first create delivered the card), and robot
+ * sends / sessionWebhook POSTs have no idempotency key at all. A card create that fails ambiguously leaves the card
+ * "may exist": the pipeline delivers the answer as a message and `AnswerCard.redirect` closes that card.
  */
-function resetIdleConnection(err: unknown, code: string | undefined): boolean {
-  if (code !== 'ECONNRESET' || (err as { response?: unknown }).response) return false;
-  const req = (err as { request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } }).request;
-  return req?.reusedSocket === true || req?._currentRequest?.reusedSocket === true;
-}
 
 interface ApiErrorBody {
   code?: string;

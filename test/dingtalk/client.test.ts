@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DingTalkClient } from '../../src/dingtalk/client.ts';
 import { AppBudget } from '../../src/dingtalk/budget.ts';
 import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
-import { createAndDeliverCard, RobotSendRefusedError, sendBySessionWebhook, sendRobotMessage, uploadMedia } from '../../src/dingtalk/endpoints.ts';
+import { createAndDeliverCard, RobotSendRefusedError, sendBySessionWebhook, sendRobotMessage, streamCard, uploadMedia } from '../../src/dingtalk/endpoints.ts';
 import { createLogger } from '../../src/log.ts';
 import { startFakeDingTalk, type FakeDingTalk } from '../fake-dingtalk/index.ts';
 
@@ -79,17 +79,70 @@ describe('DingTalk REST client', () => {
     expect(fake.cards.size).toBe(2);
   });
 
-  test('a kept-alive connection reset with no response (the server closed it as idle): even a card create is sent again', async () => {
+  test('a reset on a reused kept-alive socket may have been acted on: a card create and a robot send go out once, and are counted', async () => {
+    // A proxy or crashing server that reads and acts on the request, then drops the kept-alive socket unanswered.
+    const acted: string[] = [];
+    let business = 0;
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url!.includes('accessToken')) return res.end(JSON.stringify({ accessToken: 'tok', expireIn: 7200 }));
+        const b = JSON.parse(body) as { msgParam?: string; outTrackId?: string };
+        acted.push(b.outTrackId ?? JSON.parse(b.msgParam!).text);
+        if (++business % 2 === 0) return req.socket.destroy();
+        res.end(JSON.stringify({ processQueryKey: 'k', success: true, result: { outTrackId: b.outTrackId, deliverResults: [{ success: true }] } }));
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const counted: string[] = [];
+    const sink = (m: string) => logs.push(m);
+    const c = new DingTalkClient({
+      clientId: 'dingAPPKEY',
+      clientSecret: 'SECRET',
+      apiBaseUrl: base,
+      oapiBaseUrl: base,
+      log: createLogger({ info: sink, warn: sink, error: sink }),
+      sleep: async (ms) => void sleeps.push(ms),
+      meter: { counted: (m) => void counted.push(m) },
+    });
+    try {
+      const dm = { kind: 'dm', userId: 'u1' } as const;
+      await sendRobotMessage(c, dm, 'sampleMarkdown', { title: 't', text: 'first' });
+      const second = await sendRobotMessage(c, dm, 'sampleMarkdown', { title: 't', text: 'SECOND' }).catch((e: unknown) => e);
+      expect(second).toMatchObject({ name: 'DingTalkNetworkError', notSent: false });
+      await card(c, 'card-A');
+      const cardB = await card(c, 'card-B').catch((e: unknown) => e);
+      expect(cardB).toMatchObject({ name: 'DingTalkNetworkError', notSent: false });
+      expect(acted).toEqual(['first', 'SECOND', 'card-A', 'card-B']);
+      expect(counted).toEqual(['api', 'api', 'api', 'api']);
+      expect(sleeps).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test('a reset on a reused socket is retried for calls DingTalk ignores when repeated (streaming update with its guid)', async () => {
     const c = client();
     await card(c, 'a');
-    fake.faults.add({ match: { path: '/v1.0/card/instances/createAndDeliver', times: 1 }, action: { destroySocket: true } });
-    await card(c, 'b');
-    expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toEqual([
-      'POST api /v1.0/card/instances/createAndDeliver 200',
-      'POST api /v1.0/card/instances/createAndDeliver 0',
+    fake.faults.add({ match: { path: '/v1.0/card/streaming', times: 1 }, action: { destroySocket: true } });
+    await streamCard(c, { outTrackId: 'a', key: 'msgContent', content: 'hi', guid: 'g1', isFinalize: false, isError: false }, false);
+    expect(fake.sequence().filter((s) => s.includes('streaming'))).toEqual(['PUT api /v1.0/card/streaming 0', 'PUT api /v1.0/card/streaming 200']);
+    expect(sleeps).toEqual([1000]);
+  });
+
+  test('a token fetch reset in flight is fetched again: the call itself had not gone out', async () => {
+    fake.faults.add({ match: { path: '/v1.0/oauth2/accessToken', times: 1 }, action: { destroySocket: true } });
+    await card(client(), 'a');
+    expect(fake.sequence()).toEqual([
+      'POST api /v1.0/oauth2/accessToken 0',
+      'POST api /v1.0/oauth2/accessToken 200',
       'POST api /v1.0/card/instances/createAndDeliver 200',
     ]);
-    expect([...fake.cards.keys()]).toEqual(['a', 'b']);
   });
 
   test('a reset on a new connection may have been read: a card create is not sent twice', async () => {

@@ -27,7 +27,8 @@ export type FaultAction =
   | { status: number; body?: unknown; contentType?: string }
   | { delayMs: number }
   | { hang: true }
-  | { destroySocket: true };
+  /** Drop the connection unanswered; `afterActing`: first act on the request (a proxy or server crash after the work). */
+  | { destroySocket: true; afterActing?: boolean };
 
 export interface FaultHandle {
   readonly id: number;

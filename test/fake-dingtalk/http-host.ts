@@ -162,7 +162,9 @@ export class HostServer {
     if (this.st.opts.latencyMs > 0) await sleep(this.st.opts.latencyMs);
 
     const fault = this.faults.check({ host: this.host, method, path, query, body: ctx.body });
-    if (fault) {
+    let dropAfterActing: string | undefined;
+    if (fault && 'destroySocket' in fault.action && fault.action.afterActing) dropAfterActing = `fault#${fault.handle.id}:destroySocket`;
+    else if (fault) {
       const a = fault.action;
       const label = `fault#${fault.handle.id}`;
       if ('delayMs' in a) {
@@ -194,7 +196,9 @@ export class HostServer {
     }
     const denied = this.gate(route, ctx, bodyError);
     if (denied) { send(denied); return; }
-    send(await route.handle(ctx));
+    const reply = await route.handle(ctx);
+    if (dropAfterActing) { record(0, undefined, dropAfterActing); req.socket.destroy(); return; }
+    send(reply);
   }
 
   /** Auth / scope / quota / rate limit; returns an error reply or undefined. */
