@@ -36,6 +36,11 @@ export const CONTENT_KEY = 'msgContent';
 export const CARD_CONTENT_MAX_CHARS = 2500;
 /** How late a slot may be taken and still count as on the grid. */
 const SLOT_SLACK_MS = 50;
+/**
+ * A card exists only when its answer's plan reserved its create and final calls (src/dingtalk/governor.ts): those
+ * may pass a spent monthly budget; its optional streaming updates may not.
+ */
+const RESERVED = { reserved: true } as const;
 
 export interface AiCardOptions {
   client: DingTalkClient;
@@ -172,7 +177,7 @@ export class AiCard {
           staticMsgContent: '',
           sys_full_json_obj: JSON.stringify({ order: [CONTENT_KEY] }),
         },
-      });
+      }, RESERVED);
       const failed = res.result?.deliverResults?.find((r) => r.success === false);
       if (failed) throw new Error(`card not delivered to ${failed.spaceType ?? '?'}.${failed.spaceId ?? '?'}: ${failed.errorMsg ?? 'no reason given'}`);
       if (final) {
@@ -273,13 +278,13 @@ export class AiCard {
       await this.stream(text, true, isError);
       try {
         this.calls++;
-        await updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } });
+        await updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } }, RESERVED);
       } catch (err) {
         // The finalize already ended the card (spec §3.3: isFinalize → FINISHED, isError → FAILED); only the badge may lag.
         this.opts.log.warn(`card ${this.outTrackId}: final state not set: ${errorMessage(err)}`);
       }
     };
-    const viaInstance = () => (this.calls++, updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } }));
+    const viaInstance = () => (this.calls++, updateCard(this.opts.client, { outTrackId: this.outTrackId, params: { flowStatus, [CONTENT_KEY]: text } }, RESERVED));
     const ways = order === 'streaming-first' ? [['streaming finalize', viaStreaming], ['instance update', viaInstance]] as const : [['instance update', viaInstance], ['streaming finalize', viaStreaming]] as const;
     for (const [name, way] of ways) {
       try {
@@ -300,6 +305,7 @@ export class AiCard {
         { outTrackId: this.outTrackId, key: CONTENT_KEY, content, guid: randomUUID(), isFinalize, isError },
         isFinalize,
         signal,
+        isFinalize ? RESERVED : {},
       );
     } finally {
       // An update withdrawn while it waited for the budget was never sent.

@@ -49,7 +49,7 @@ const accountProperties = {
   },
   refusalMessage: { type: 'string' },
   stopWords: { type: 'array', items: { type: 'string' } },
-  monthlyCallBudget: { type: 'integer', minimum: 0, default: 4000 },
+  monthlyCallBudget: { type: 'integer', minimum: 0, maximum: 1000000, default: 4000 },
   streaming: { type: 'string', enum: ['on', 'off', 'dm', 'group'], default: 'on' },
 } as const;
 

@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { CONFIG_SCHEMA } from './config-schema.ts';
-import { DEFAULT_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
+import { DEFAULT_MONTHLY_CALL_BUDGET, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 
 export const CHANNEL_ID = 'dingtalk-ai';
@@ -283,6 +283,10 @@ function callBudget(value: unknown, key: string, problems: string[]): number {
   if (value === undefined) return DEFAULT_MONTHLY_CALL_BUDGET;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     problems.push(`${key} must be a whole number of DingTalk calls per month (0 or more, without quotes), e.g. ${DEFAULT_MONTHLY_CALL_BUDGET}; got ${JSON.stringify(value)}`);
+    return DEFAULT_MONTHLY_CALL_BUDGET;
+  }
+  if (value > MAX_MONTHLY_CALL_BUDGET) {
+    problems.push(`${key} is ${value}, above any DingTalk plan (at most ${MAX_MONTHLY_CALL_BUDGET} calls per month here): set it to your org's monthly API allowance or less (DingTalk developer console → 资源管理)`);
     return DEFAULT_MONTHLY_CALL_BUDGET;
   }
   return value;

@@ -17,7 +17,7 @@ import type { Dedupe } from './dedupe.ts';
 import { deliverMarkdown, sendNotice, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
-import { MODE_NUMBER, type AnswerPlan } from './dingtalk/governor.ts';
+import { MODE_NUMBER, type AnswerPlan, type Arrival } from './dingtalk/governor.ts';
 import { DingTalkApiError } from './dingtalk/errors.ts';
 import { commandText, parseRobotMessage, type InboundMessage } from './inbound.ts';
 import { fetchInboundMedia } from './media/inbound.ts';
@@ -99,16 +99,35 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
     if (!stopped) await sendNotice(deps.client, msg, text('nothingToStop', detectLang(msg.text)), log);
     return;
   }
+  const sender = msg.senderStaffId ?? msg.senderId;
+  // In a group, one member's burst must not hold everybody else up: with MAX_WAITING_PER_SENDER of their messages
+  // waiting, the next is not taken, and they hear so (one sessionWebhook line, no counted call).
+  const waiting = deps.queue.depth(conversation, sender);
+  if (msg.isGroup && waiting >= MAX_WAITING_PER_SENDER) {
+    log.info(`message ${msg.msgId}: not taken: ${waiting} messages of this sender already wait in this group`);
+    void sendNotice(deps.client, msg, text('queueFull', detectLang(msg.text), { n: waiting }), log);
+    return;
+  }
+  // The flood windows of the call governor count messages as they arrive (not answers as they start).
+  const arrival = deps.budget.governor.arrived({ senderId: sender, conversationId: msg.conversationId });
   // A user whose message waits behind others hears so: one sessionWebhook line, no card (cards cost several calls).
   const ahead = deps.queue.depth(conversation);
   if (ahead > 0) void sendNotice(deps.client, msg, text('queued', detectLang(msg.text), { n: ahead }), log);
-  await deps.queue.run(conversation, () =>
-    answer(deps, msg, admission.systemPrompt).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
+  await deps.queue.run(
+    conversation,
+    () => answer(deps, msg, admission.systemPrompt, arrival).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
+    sender,
   );
 }
 
-async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: string | undefined): Promise<void> {
-  const { account, client, log } = deps;
+/**
+ * A group member with this many messages queued or being answered: their next one is not taken (they are told to send
+ * it again later). Others' messages then wait behind at most this many answers of one member.
+ */
+export const MAX_WAITING_PER_SENDER = 3;
+
+async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: string | undefined, arrival: Arrival): Promise<void> {
+  const { account, log } = deps;
   // A command like `/new` says nothing about the user's language.
   const lang = detectLang(msg.text.replace(/^\s*\/\S+/, ''));
 
@@ -126,7 +145,26 @@ async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: stri
   const running = deps.inFlight.begin(deps.sessions.conversationKey(msg), msg.senderStaffId ?? msg.senderId, deps.signal);
   // How this answer is delivered, from the month's call budget, the rate of answers and `streaming` (governor.ts).
   const governor = deps.budget.governor;
-  const plan = governor.plan({ isGroup: msg.isGroup, senderId: msg.senderStaffId ?? msg.senderId, conversationId: msg.conversationId, streaming: account.streaming });
+  const plan = governor.plan({ isGroup: msg.isGroup, senderId: msg.senderStaffId ?? msg.senderId, conversationId: msg.conversationId, streaming: account.streaming, arrival });
+  try {
+    await answerPlanned(deps, msg, groupPrompt, session, running, plan, lang);
+  } finally {
+    // Whatever happens after the plan (a throw in the media rewrite, in finishAnswer), its reservation goes back.
+    plan.done();
+  }
+}
+
+async function answerPlanned(
+  deps: PipelineDeps,
+  msg: InboundMessage,
+  groupPrompt: string | undefined,
+  session: Awaited<ReturnType<Sessions['touch']>>,
+  running: ReturnType<AnswersInFlight['begin']>,
+  plan: AnswerPlan,
+  lang: Lang,
+): Promise<void> {
+  const { account, client, log } = deps;
+  const governor = deps.budget.governor;
   log.info(`message ${msg.msgId}: delivery mode ${MODE_NUMBER[plan.mode]} (${plan.mode}${plan.mode === 'stream-wide' ? `, ${plan.intervalMs} ms grid` : ''}): ${plan.reason}`);
   // Card setup runs while media downloads and the gateway thinks: the user never waits for it.
   // With the org's monthly quota spent, cards would fail anyway: plain markdown until it recovers.
@@ -224,7 +262,7 @@ function answered(deps: PipelineDeps, msg: InboundMessage, plan: AnswerPlan, car
 async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: PreparedAnswer, lang: Lang): Promise<void> {
   if (prepared.files.length === 0 || deps.signal.aborted) return;
   const failed = await sendAnswerFiles(deps.client, targetOf(msg), prepared.files, deps.log);
-  for (const name of failed) await deliver(deps, msg, text('mediaFileSendFailed', lang, { name }));
+  for (const f of failed) await deliver(deps, msg, text(f.budgetSpent ? 'mediaFileBudgetSpent' : 'mediaFileSendFailed', lang, { name: f.fileName }));
 }
 
 /**

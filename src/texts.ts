@@ -40,6 +40,7 @@ const TEXTS = {
   mediaSentAsFile: { zh: '📎 {name}（已作为文件发送）', en: '📎 {name} (sent as a file)' },
   mediaRefused: { zh: '⚠️ 未发送「{name}」：{reason}', en: '⚠️ Not sent "{name}": {reason}' },
   mediaFileSendFailed: { zh: '⚠️ 文件「{name}」发送失败，请稍后重试。', en: '⚠️ Sending the file "{name}" failed; please try again.' },
+  mediaFileBudgetSpent: { zh: '⚠️ 未发送文件「{name}」：本月的钉钉调用预算已用完。', en: '⚠️ The file "{name}" was not sent: this month’s DingTalk call budget is spent.' },
   'refused.not-found': { zh: '文件不存在', en: 'the file does not exist' },
   // Chat members are not the operator: no config keys here (the log line names mediaRoots).
   'refused.outside-roots': { zh: '文件不在允许发送的目录中', en: 'it is outside the folders files may be sent from' },
@@ -49,6 +50,7 @@ const TEXTS = {
   'refused.unsupported-type': { zh: '钉钉不支持发送这种文件类型', en: 'DingTalk does not accept this file type' },
   'refused.too-large': { zh: '超过钉钉的大小限制（20 MB）', en: 'it is over DingTalk’s size limit (20 MB)' },
   'refused.upload-failed': { zh: '上传到钉钉失败', en: 'the upload to DingTalk failed' },
+  'refused.budget-spent': { zh: '本月的钉钉调用预算已用完', en: 'this month’s DingTalk call budget is spent' },
   inboundDownloadFailed: { zh: '⚠️ 未能读取你发送的{what}（{reason}），智能体没有看到它，请重新发送。', en: '⚠️ Could not read the {what} you sent ({reason}); the agent did not see it. Please send it again.' },
   inboundQuotedDownloadFailed: { zh: '⚠️ 未能读取你引用的消息中的{what}（{reason}），智能体没有看到它。', en: '⚠️ Could not read the {what} in the message you quoted ({reason}); the agent did not see it.' },
   // Causes only: the templates above and below already say that reading or downloading failed.
@@ -59,6 +61,7 @@ const TEXTS = {
   inboundSaved: { zh: '[用户发送了{what}，已保存到 {path}]', en: '[The user sent {what}, saved at {path}]' },
   answerStopped: { zh: '⏹️ 已停止回答。', en: '⏹️ Stopped.' },
   nothingToStop: { zh: '当前没有正在进行的回答。', en: 'There is no answer in progress to stop.' },
+  queueFull: { zh: '⏳ 你已有 {n} 条消息在等待回答，这条没有收下；请等前面的回答完成后再发送。', en: '⏳ You already have {n} messages waiting for an answer; this one was not taken. Please send it again once they are answered.' },
   queued: { zh: '⏳ 前面还有 {n} 条消息在处理，稍后回答。', en: '⏳ {n} earlier message(s) are being answered first; yours is next in line.' },
   accessRefused: { zh: '🙏 抱歉，你暂时没有使用这个机器人的权限，请联系管理员开通。', en: 'Sorry, you do not have access to this robot yet; please ask an administrator to allow you.' },
   pairingCode: {

@@ -113,6 +113,18 @@ describe('account resolution', () => {
     expect(msg).toContain('channels.dingtalk-ai.gatewayUrl is not a valid http(s) URL');
   });
 
+  test('monthlyCallBudget: negative, fractional, quoted or beyond any plan (1e300) is a problem naming the key; the largest sane value is kept', () => {
+    const budget = (v: unknown) => resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 's', monthlyCallBudget: v as number } } }, 'default', {});
+    for (const v of [-1, 2.5, '4000', 1e300, 1_000_001]) {
+      const a = budget(v);
+      expect(a.problems).toHaveLength(1);
+      expect(a.problems[0]).toMatch(/^channels\.dingtalk-ai\.monthlyCallBudget /);
+    }
+    expect(budget(1e300).problems[0]).toContain('at most 1000000 calls per month');
+    expect(budget(1_000_000)).toMatchObject({ problems: [], monthlyCallBudget: 1_000_000 });
+    expect(budget(0)).toMatchObject({ problems: [], monthlyCallBudget: 0 });
+  });
+
   test('an account key is named with its account path', () => {
     const a = resolveAccount({ channels: { 'dingtalk-ai': { accounts: { ops: { clientId: 'x' } } } } }, 'ops', { DINGTALK_CLIENT_SECRET: 'ignored-for-named-accounts' });
     expect(a.problems).toEqual([expect.stringContaining('channels.dingtalk-ai.accounts.ops.clientSecret is missing')]);

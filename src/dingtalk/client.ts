@@ -39,8 +39,11 @@ export interface DingTalkClientOptions {
  * billing model: calls failed by QPS limits are not counted) or certainly never sent.
  */
 export interface CallMeter {
-  /** Before a call on the API meter is sent: throw to refuse it (nothing is sent; the error reaches the caller). */
-  admit?(api: string, priority: boolean): void;
+  /**
+   * Before a call on the API meter is sent: throw to refuse it (nothing is sent; the error reaches the caller).
+   * `reserved`: CallOptions.reserved.
+   */
+  admit?(api: string, reserved: boolean): void;
   counted(meter: QuotaMeter): void;
 }
 
@@ -58,6 +61,8 @@ export interface CallOptions {
   idempotent?: boolean;
   /** Finals and state changes that must not be starved by streaming updates. */
   priority?: boolean;
+  /** Reserved by an answer's plan (a card's create and final): may pass a spent monthly budget (./governor.ts). */
+  reserved?: boolean;
   timeoutMs?: number;
   /** Withdraws the call while it still waits for the budget (a newer update makes it pointless). */
   signal?: AbortSignal;
@@ -211,7 +216,7 @@ export class DingTalkClient {
   private async metered<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
     const meter = this.meter && quotaMeterOf(opts.api);
     if (!this.meter || !meter) return call();
-    if (meter === 'api') this.meter.admit?.(opts.api, opts.priority ?? false);
+    if (meter === 'api') this.meter.admit?.(opts.api, opts.reserved ?? false);
     try {
       const result = await call();
       this.meter.counted(meter);

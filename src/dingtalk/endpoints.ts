@@ -31,6 +31,14 @@ export function quotaMeterOf(api: string): QuotaMeter | undefined {
 
 export type CardParams = Record<string, string>;
 
+/**
+ * `reserved`: the call is one an answer's plan reserved (its card's create and final, src/dingtalk/governor.ts): it may
+ * pass a spent monthly budget. Only the answer's own card (src/card.ts) sets it.
+ */
+export interface Reserved {
+  reserved?: boolean;
+}
+
 /** Where a card or message goes: a 1:1 chat with the robot, or a group (optionally @-ing the asker). */
 export type Target =
   | { kind: 'dm'; userId: string }
@@ -52,6 +60,7 @@ export interface CreateAndDeliverResponse {
 export function createAndDeliverCard(
   client: DingTalkClient,
   req: { templateId: string; outTrackId: string; target: Target; params: CardParams },
+  opts: Reserved = {},
 ): Promise<CreateAndDeliverResponse> {
   const robotCode = client.clientId;
   const space =
@@ -79,7 +88,7 @@ export function createAndDeliverCard(
       userIdType: 1,
       ...space,
     },
-    { api: 'card.createAndDeliver', priority: true },
+    { api: 'card.createAndDeliver', priority: true, reserved: opts.reserved },
   );
 }
 
@@ -102,22 +111,23 @@ export function streamCard(
   req: { outTrackId: string; key: string; content: string; guid: string; isFinalize: boolean; isError: boolean },
   priority: boolean,
   signal?: AbortSignal,
+  opts: Reserved = {},
 ): Promise<{ success?: boolean }> {
   return client.api(
     'PUT',
     '/v1.0/card/streaming',
     { outTrackId: req.outTrackId, guid: req.guid, key: req.key, content: req.content, isFull: true, isFinalize: req.isFinalize, isError: req.isError },
-    { api: 'card.streaming', idempotent: true, priority, signal },
+    { api: 'card.streaming', idempotent: true, priority, signal, reserved: opts.reserved },
   );
 }
 
 /** Merge `params` into the card's data (without the option DingTalk would overwrite every variable). */
-export function updateCard(client: DingTalkClient, req: { outTrackId: string; params: CardParams }): Promise<{ success?: boolean }> {
+export function updateCard(client: DingTalkClient, req: { outTrackId: string; params: CardParams }, opts: Reserved = {}): Promise<{ success?: boolean }> {
   return client.api(
     'PUT',
     '/v1.0/card/instances',
     { outTrackId: req.outTrackId, cardData: { cardParamMap: req.params }, cardUpdateOptions: { updateCardDataByKey: true } },
-    { api: 'card.update', idempotent: true, priority: true },
+    { api: 'card.update', idempotent: true, priority: true, reserved: opts.reserved },
   );
 }
 

@@ -8,8 +8,11 @@
  *
  * Where it lives: one governor per app (clientId) per process, hanging off the app's AppBudget (./budget.ts), so every
  * account of the app shares it. The counters are kept per app per month in the state store (namespace `call-budget`,
- * `incr`, i.e. Redis INCRBY: several instances on one shared store add to the same counter). The month is the calendar
- * month in China Standard Time (UTC+8), where DingTalk's counters reset: 2026-11-30T16:00:00Z is already December.
+ * `incr`, i.e. Redis INCRBY). Only a store shared for real (Redis-like, one server doing the adds) lets several processes
+ * add to one counter: the file store (./store.ts) keeps its records in memory and appends them, so two processes on one
+ * state folder each count only their own calls and the last writer wins at the next start. One process per state
+ * folder (README); the host's status and doctor say so when src/instances.ts sees a second one. The month is the
+ * calendar month in China Standard Time (UTC+8), where DingTalk's counters reset: 2026-11-30T16:00:00Z is already December.
  *
  * API (small on purpose; the pipeline and the bench use it):
  * - `new CallGovernor({ clientId?, monthlyCallBudget?, now?, log? })`, `configure({ clientId?, monthlyCallBudget?, log? })`; `now` is injectable (epoch ms) and drives the
@@ -17,8 +20,11 @@
  * - `attach(store)`: load (and from then on persist) the counters; several stores may be attached (each account's);
  *   the highest count wins, so no restart order loses calls.
  * - `counted(meter)`: one call DingTalk counts was made (the client calls it; see `CallMeter` in ./client.ts).
- *   `admit(api, priority)`: throws `CallBudgetSpentError` for a counted call that would exceed the budget (answers in
- *   progress keep their reserved create/final calls).
+ *   `admit(api, reserved)`: throws `CallBudgetSpentError` for a counted call that would exceed the budget. Only `reserved`
+ *   calls (a card's create and final, made by the card of an answer whose plan reserved them) pass a spent budget;
+ *   every other call (uploads, file messages, robot sends, outbound sends, card recovery, doctor) is admitted against it.
+ * - `arrived({ senderId, conversationId })` → `Arrival`: a message was accepted (pipeline accept time, before the
+ *   conversation queue): the flood windows count messages as they arrive, not answers as they start.
  * - `plan({ isGroup, senderId, conversationId, streaming })` → `AnswerPlan { mode, intervalMs, reason, done() }`: the
  *   delivery mode of one answer, best first: 'stream' (1: card streamed on the ~2 s grid), 'stream-wide' (2: card
  *   streamed on a wider grid, `intervalMs`), 'final-card' (3: thinking card, whole answer in one call), 'markdown' (4:
@@ -30,8 +36,8 @@
  * of the month (answers per day so far × days left, at least 1). The best mode whose expected cost fits is taken:
  * cost(stream at grid g) ≈ 3 + answer duration / g (create+deliver, updates, finalize, FINISHED), 'final-card' 2 (1 when
  * the answer is ready before the card is created), 'markdown' 0. Answer durations are learnt from `done()`. A sender
- * with more than FLOOD_SENDER_ANSWERS answers in FLOOD_WINDOW_MS gets at best a final-only card, beyond twice
- * that markdown; a conversation above FLOOD_CONVERSATION_ANSWERS gets at best a final-only card. `streaming` (config) caps the mode at 'final-card' where it
+ * with more than FLOOD_SENDER_ANSWERS messages arrived in FLOOD_WINDOW_MS gets at best a final-only card, beyond twice
+ * that markdown; a conversation above FLOOD_CONVERSATION_ANSWERS gets at best a final-only card (counted at arrival). `streaming` (config) caps the mode at 'final-card' where it
  * does not stream. Thresholds of 50 %, 80 % and 100 % are logged once per month (claimed in the store, so once across
  * restarts too) with the date the budget runs out at the current rate.
  */
@@ -47,6 +53,13 @@ import type { StateStore } from '../store.ts';
  * 资源管理 (resource management) → API 调用量.
  */
 export const DEFAULT_MONTHLY_CALL_BUDGET = 4_000;
+/**
+ * The largest allowance DingTalk documents for one org (10,000 a month: the standard edition before 2025-11-19, protocol
+ * notes §4) times 100: far above any real plan, low enough that a typo (1e300, an extra row of zeros) is refused.
+ */
+export const MAX_MONTHLY_CALL_BUDGET = 1_000_000;
+/** The org allowance the default shares: the standard edition's 5,000 calls a month (see DEFAULT_MONTHLY_CALL_BUDGET). */
+export const DOCUMENTED_ORG_ALLOWANCE = 5_000;
 
 export type DeliveryMode = 'stream' | 'stream-wide' | 'final-card' | 'markdown';
 /** The issue's numbering, best first. */
@@ -70,9 +83,11 @@ export const WIDE_GRID_MAX_FACTOR = 5;
 const DEFAULT_ANSWER_MS = 20_000;
 export const FLOOD_WINDOW_MS = 60_000;
 /**
- * More answers than this to one sender (in one conversation) within FLOOD_WINDOW_MS: the next ones get at best a
- * final-only card, and beyond twice this, markdown (0 counted calls). 40 quick messages from one person then cost
- * about 3 streamed answers and 3 final-only cards (~60 calls) instead of 40 cards (147 calls, measured in issue 18).
+ * More messages than this from one sender (in one conversation) arrived within FLOOD_WINDOW_MS: the answers to the
+ * next ones get at best a final-only card, and beyond twice this, markdown (0 counted calls). Counted when the message
+ * arrives, not when its answer starts (answers in one conversation run one at a time, so a start-time count would
+ * let 40 queued messages of 20-s answers all stream). 40 quick messages from one person then cost about 3 streamed
+ * answers and 3 final-only cards (~60 calls) instead of 40 cards (147 calls, measured in issue 18).
  */
 export const FLOOD_SENDER_ANSWERS = 3;
 /** More answers than this in one conversation within FLOOD_WINDOW_MS: at best a final-only card. */
@@ -116,6 +131,16 @@ export interface AnswerRequest {
   senderId: string;
   conversationId: string;
   streaming: StreamingPolicy;
+  /** From `arrived` at the message's accept time; without it the message is taken as arriving now. */
+  arrival?: Arrival;
+}
+
+/** What the flood windows saw when a message arrived (`arrived`), handed to `plan` for its answer. */
+export interface Arrival {
+  /** Messages of this sender in this conversation within FLOOD_WINDOW_MS, this one included. */
+  sender: number;
+  /** Messages in this conversation within FLOOD_WINDOW_MS, this one included. */
+  conversation: number;
 }
 
 export interface AnswerPlan {
@@ -190,13 +215,14 @@ export class CallGovernor {
 
   /**
    * Called by the app's account at each start (one account per clientId: config resolution refuses a second one), so
-   * a changed `monthlyCallBudget` applies at the channel's restart. The first clientId and logger given stay.
+   * a changed `monthlyCallBudget` applies at the channel's restart. The first clientId stays; the latest logger is used
+   * (a restarted account's, not a stopped one's).
    */
   configure(opts: { clientId?: string; monthlyCallBudget?: number; baseIntervalMs?: number; log?: Logger }): void {
     this.clientId ??= opts.clientId;
     if (opts.monthlyCallBudget !== undefined) this.budgetCalls = Math.max(0, Math.floor(opts.monthlyCallBudget));
     if (opts.baseIntervalMs !== undefined) this.baseIntervalMs = opts.baseIntervalMs;
-    this.log ??= opts.log;
+    if (opts.log) this.log = opts.log;
   }
 
   /**
@@ -239,11 +265,11 @@ export class CallGovernor {
   }
 
   /**
-   * Before a counted call: throws CallBudgetSpentError when it would exceed the budget. Priority calls (a card's
-   * create and final, reserved by its plan) always pass; other calls only while unreserved budget is left.
+   * Before a counted call: throws CallBudgetSpentError when it would exceed the budget. `reserved` calls (a card's
+   * create and final, reserved by its answer's plan) always pass; every other call only while unreserved budget is left.
    */
-  admit(api: string, priority: boolean): void {
-    if (priority) return;
+  admit(api: string, reserved: boolean): void {
+    if (reserved) return;
     if (this.current().calls + this.reserved >= this.budgetCalls) throw new CallBudgetSpentError(api, this.budgetCalls);
   }
 
@@ -252,12 +278,21 @@ export class CallGovernor {
     return this.current().calls + this.reserved < this.budgetCalls;
   }
 
+  /** A message was accepted: counts it in the flood windows (see `Arrival`). Call once per message, at arrival. */
+  arrived(req: { senderId: string; conversationId: string }): Arrival {
+    const now = this.now();
+    this.current();
+    return {
+      sender: this.recent(this.bySender, `${req.conversationId}\0${req.senderId}`, now),
+      conversation: this.recent(this.byConversation, req.conversationId, now),
+    };
+  }
+
   /** The delivery mode of one answer (see the file comment). Counts the answer. */
   plan(req: AnswerRequest): AnswerPlan {
     const now = this.now();
     const c = this.current();
-    const senderRecent = this.recent(this.bySender, `${req.conversationId}\0${req.senderId}`, now);
-    const conversationRecent = this.recent(this.byConversation, req.conversationId, now);
+    const { sender: senderRecent, conversation: conversationRecent } = req.arrival ?? this.arrived(req);
     let { mode, intervalMs, reason } = this.choose();
     const cap = (limit: DeliveryMode, why: string) => {
       if (MODES.indexOf(mode) < MODES.indexOf(limit)) {
@@ -267,9 +302,9 @@ export class CallGovernor {
     };
     const streams = req.streaming === 'on' || (req.streaming === 'dm' && !req.isGroup) || (req.streaming === 'group' && req.isGroup);
     if (!streams) cap('final-card', `streaming is "${req.streaming}"`);
-    if (conversationRecent > FLOOD_CONVERSATION_ANSWERS) cap('final-card', `${conversationRecent} answers in this conversation within ${FLOOD_WINDOW_MS / 1000} s`);
-    if (senderRecent > FLOOD_SENDER_ANSWERS) cap('final-card', `${senderRecent} answers to this sender within ${FLOOD_WINDOW_MS / 1000} s`);
-    if (senderRecent > 2 * FLOOD_SENDER_ANSWERS) cap('markdown', `${senderRecent} answers to this sender within ${FLOOD_WINDOW_MS / 1000} s`);
+    if (conversationRecent > FLOOD_CONVERSATION_ANSWERS) cap('final-card', `${conversationRecent} messages in this conversation within ${FLOOD_WINDOW_MS / 1000} s`);
+    if (senderRecent > FLOOD_SENDER_ANSWERS) cap('final-card', `${senderRecent} messages from this sender within ${FLOOD_WINDOW_MS / 1000} s`);
+    if (senderRecent > 2 * FLOOD_SENDER_ANSWERS) cap('markdown', `${senderRecent} messages from this sender within ${FLOOD_WINDOW_MS / 1000} s`);
     // The hard line: a card only when its fixed calls fit in what is neither spent nor promised.
     const fixed = mode === 'final-card' ? FINAL_CARD_CALLS : mode === 'markdown' ? 0 : STREAM_FIXED_CALLS;
     if (fixed > 0 && c.calls + this.reserved + fixed > this.budgetCalls) {

@@ -4,6 +4,7 @@
  * their own messages after the card. Refusals leave a short note, never a broken image.
  */
 import type { DingTalkClient } from '../dingtalk/client.ts';
+import { CallBudgetSpentError } from '../dingtalk/governor.ts';
 import { sendRobotMessage, uploadMedia, type RobotSendResponse, type Target } from '../dingtalk/endpoints.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { text, type Lang } from '../texts.ts';
@@ -39,7 +40,7 @@ export interface PreparedAnswer {
 /** A local file checked (src/media/safety.ts) and uploaded, or why not (with the detail for logs and errors). */
 export type UploadOutcome =
   | { ok: true; kind: 'image' | 'file'; mediaId: string; fileName: string; realPath: string }
-  | { ok: false; reason: RefusalReason | 'upload-failed'; fileName: string; detail: string };
+  | { ok: false; reason: RefusalReason | 'upload-failed' | 'budget-spent'; fileName: string; detail: string };
 type Outcome = UploadOutcome;
 
 export async function prepareAnswerMedia(answer: string, deps: OutboundMediaDeps): Promise<PreparedAnswer> {
@@ -110,6 +111,8 @@ export async function uploadLocalFile(path: string, deps: OutboundMediaDeps): Pr
     return { ok: true, kind: f.kind, mediaId, fileName: f.fileName, realPath: f.realPath };
   } catch (err) {
     deps.log.warn(`media: upload of ${f.realPath} failed: ${errorMessage(err)}`);
+    // An upload is no part of an answer's reservation (src/dingtalk/governor.ts): refused once the month's budget is spent.
+    if (err instanceof CallBudgetSpentError) return { ok: false, reason: 'budget-spent', fileName: f.fileName, detail: errorMessage(err) };
     return { ok: false, reason: 'upload-failed', fileName: f.fileName, detail: `upload to DingTalk failed: ${errorMessage(err)}` };
   }
 }
@@ -117,15 +120,21 @@ export async function uploadLocalFile(path: string, deps: OutboundMediaDeps): Pr
 /** What to do about a file outside the allowed folders. */
 export const OUTSIDE_ROOTS_FIX = 'to allow it, add its folder to channels.dingtalk-ai.mediaRoots';
 
-/** Send each file as its own robot message (`priority`: see OutboundMediaDeps); returns the names that could not be sent. */
-export async function sendAnswerFiles(client: DingTalkClient, target: Target, files: AnswerFile[], log: Logger, priority = true): Promise<string[]> {
-  const failed: string[] = [];
+/** A file message not sent: its name, and whether the month's call budget refused it (else DingTalk or the network failed). */
+export interface FileNotSent {
+  fileName: string;
+  budgetSpent: boolean;
+}
+
+/** Send each file as its own robot message (`priority`: see OutboundMediaDeps); returns the files that could not be sent. */
+export async function sendAnswerFiles(client: DingTalkClient, target: Target, files: AnswerFile[], log: Logger, priority = true): Promise<FileNotSent[]> {
+  const failed: FileNotSent[] = [];
   for (const f of files) {
     try {
       await sendFileMessage(client, target, f, priority);
     } catch (err) {
       log.warn(`media: sending file ${f.fileName} failed: ${errorMessage(err)}`);
-      failed.push(f.fileName);
+      failed.push({ fileName: f.fileName, budgetSpent: err instanceof CallBudgetSpentError });
     }
   }
   return failed;

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -16,6 +16,8 @@ import { startHarness, type Harness } from '../harness.ts';
 import { chunkText } from '../fake-gateway/index.ts';
 
 const DAY = 86_400_000;
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(200, 7)]);
+const PDF = Buffer.from('%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n');
 const dm = (senderId = 'u1'): AnswerRequest => ({ isGroup: false, senderId, conversationId: `c-${senderId}`, streaming: 'on' });
 
 function clock(iso: string) {
@@ -194,6 +196,24 @@ describe('the governor picks each answer’s delivery mode', () => {
     expect(g.plan(dm('flooder')).mode).toBe('stream');
   });
 
+  test('a flood is counted as the messages arrive: 40 quick messages whose 20-s answers run one after another still get 3 streamed, 3 final-only, the rest markdown', () => {
+    const c = clock('2026-11-16T00:00:00Z');
+    const g = new CallGovernor({ clientId: 'dingA', now: c.now });
+    // All 40 arrive within 20 s; the conversation queue then answers them one at a time, 20 s each.
+    const arrivals = Array.from({ length: 40 }, () => (c.add(500), g.arrived({ senderId: 'flooder', conversationId: 'c-flooder' })));
+    const modes = arrivals.map((arrival) => {
+      const p = g.plan({ ...dm('flooder'), arrival });
+      c.add(20_000);
+      p.done();
+      return p.mode;
+    });
+    expect(modes.slice(0, 3)).toEqual(['stream', 'stream', 'stream']);
+    expect(modes.slice(3, 6)).toEqual(['final-card', 'final-card', 'final-card']);
+    expect(new Set(modes.slice(6))).toEqual(new Set(['markdown']));
+    // Answers that start long after the burst do not count as new arrivals: a message sent now streams again.
+    expect(g.plan(dm('flooder')).mode).toBe('stream');
+  });
+
   test('streaming "dm" / "group" / "off": a final-only card where the answer does not stream', () => {
     const c = clock('2026-11-16T00:00:00Z');
     const g = new CallGovernor({ clientId: 'dingA', now: c.now });
@@ -237,6 +257,19 @@ describe('visibility', () => {
 });
 
 // ---- through the real pipeline against the fake DingTalk ----
+
+describe('reconfigured at an account restart', () => {
+  test('the threshold lines go to the restarted account’s logger, not the stopped one’s', () => {
+    const c = clock('2026-11-10T00:00:00Z');
+    const [before, after] = [logs(), logs()];
+    const g = new CallGovernor({ now: c.now });
+    g.configure({ clientId: 'dingA', monthlyCallBudget: 10, log: before.log });
+    g.configure({ clientId: 'dingA', monthlyCallBudget: 10, log: after.log });
+    spend(g, 5);
+    expect(before.lines).toEqual([]);
+    expect(after.lines.some((l) => l.includes('monthlyCallBudget 50 % used'))).toBe(true);
+  });
+});
 
 describe('the governor in the reply pipeline (fake DingTalk)', () => {
   let h: Harness | undefined;
@@ -325,6 +358,54 @@ describe('the governor in the reply pipeline (fake DingTalk)', () => {
     expect(h.fake.quotaCalls.length).toBe(counted);
     expect(h.fake.cardList()).toEqual([]);
     expect(sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text)).toEqual([answer]);
+  });
+
+  test('budget 0: an answer with an image and a file makes no counted call; the text comes by sessionWebhook with a note for each file not sent', async () => {
+    const budget = withGovernor();
+    h = await startHarness({ budget, config: cfg(0) });
+    const dir = await mkdtemp(join(tmpdir(), 'gov-media-'));
+    await writeFile(join(dir, 'chart.png'), PNG);
+    await writeFile(join(dir, '报价单.pdf'), PDF);
+    h.gw.respond = () => ({ kind: 'stream', deltas: ['报告：\n', `![图](${join(dir, 'chart.png')})\n`, `MEDIA: ${join(dir, '报价单.pdf')}\n`], delayMs: 2 });
+    await h.send(h.fake.msg.text('生成报告', { senderStaffId: 'u1' }));
+    expect(h.fake.quotaCalls).toEqual([]);
+    expect(h.fake.media.size).toBe(0);
+    expect(budget.governor.status().calls).toBe(0);
+    expect(sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text)).toEqual([
+      '报告：\n⚠️ 未发送「chart.png」：本月的钉钉调用预算已用完\n⚠️ 未发送「报价单.pdf」：本月的钉钉调用预算已用完\n',
+    ]);
+  });
+
+  test('budget spent and the sessionWebhook expired: the robot-API fallback is refused too; the answer is kept and comes with the next message', async () => {
+    const budget = withGovernor();
+    h = await startHarness({ budget, config: cfg(0) });
+    const first = h.fake.msg.text('第一问', { senderStaffId: 'u1' });
+    h.fake.faults.sessionExpired();
+    h.fake.pushRobotMessage(first);
+    await h.fake.waitFor(() => h!.logs.some((l) => /answer not delivered .*monthlyCallBudget \(0 calls\) is spent.*; kept/.test(l)));
+    expect(h.fake.quotaCalls).toEqual([]);
+    await h.send(h.fake.msg.text('第二问', { senderStaffId: 'u1' }));
+    const texts = sessionReplies(h).map((c) => (c.body as { markdown: { text: string } }).markdown.text);
+    await h.fake.waitFor(() => sessionReplies(h!).length === 3);
+    texts.push(...sessionReplies(h).slice(texts.length).map((c) => (c.body as { markdown: { text: string } }).markdown.text));
+    expect(h.fake.quotaCalls).toEqual([]);
+    expect(texts.some((t) => t.includes('Echo: 第一问'))).toBe(true);
+    expect(texts.at(-1)).toBe('Echo: 第二问');
+  });
+
+  test('only the calls a plan reserved pass a spent budget: the card (2 calls) ends with the text, the upload beyond the budget is refused with a note', async () => {
+    const budget = withGovernor();
+    h = await startHarness({ budget, config: cfg(2) });
+    const dir = await mkdtemp(join(tmpdir(), 'gov-media-'));
+    await writeFile(join(dir, 'chart.png'), PNG);
+    h.gw.respond = () => ({ kind: 'stream', deltas: ['图表：', `![趋势](${join(dir, 'chart.png')})`], delayMs: 1_600 });
+    await h.send(h.fake.msg.text('画图', { senderStaffId: 'u1' }));
+    const [card] = h.fake.cardList();
+    expect(h.fake.cardShows(card!)).toBe('图表：⚠️ 未发送「chart.png」：本月的钉钉调用预算已用完');
+    expect(h.fake.media.size).toBe(0);
+    await h.fake.waitFor(() => budget.governor.status().calls === h!.fake.quotaCalls.length);
+    expect(h.fake.quotaCalls.length).toBe(2);
+    expect(budget.governor.status()).toMatchObject({ calls: 2, budget: 2 });
   });
 
   test('ApiCountLimitForOrg from DingTalk (other apps spent it) still switches to markdown', async () => {
