@@ -104,7 +104,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
             ...(opts.config && 'dmPolicy' in opts.config ? {} : { dmPolicy: 'open', allowFrom: ['*'] }),
             groupPolicy: 'open',
             // The monthly call governor never runs short unless a test says so: answers must not depend on today's date.
-            monthlyCallBudget: 1_000_000_000,
+            monthlyCallBudget: 1_000_000,
             ...opts.config,
           },
         },

@@ -808,7 +808,7 @@ async function main(): Promise<void> {
   const months: MonthResult[] = [];
   const hasGovernor = 'governor' in new AppBudget();
   if (o.sections.includes('month')) {
-    const noBudget = hasGovernor ? 1e9 : undefined;
+    const noBudget = hasGovernor ? 1e6 : undefined;
     const base = { kind: 'month' as const, perDay: o.monthPerDay, days: o.monthDays, seed: 18 };
     const tasks: MonthTask[] = [
       { ...base, label: 'mode 1 always (no governor)', cardIntervalMs: CARD_UPDATE_INTERVAL_MS, monthlyCallBudget: noBudget },

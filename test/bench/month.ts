@@ -544,7 +544,7 @@ export async function runCheapest(t: CheapestTask): Promise<{ rows: CheapestRow[
   const rows: CheapestRow[] = [];
   let governor = false;
   for (const v of variants) {
-    await onFakeClock(MONTH_START + 10 * 3_600_000, { cardIntervalMs: t.gridMs, monthlyCallBudget: 1e9 }, async ({ h, budget }) => {
+    await onFakeClock(MONTH_START + 10 * 3_600_000, { cardIntervalMs: t.gridMs, monthlyCallBudget: 1e6 }, async ({ h, budget }) => {
       const g = (budget as unknown as { governor?: { plan(req: unknown): PlanLike } }).governor;
       if (!g) return;
       governor = true;
