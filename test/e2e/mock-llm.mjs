@@ -21,11 +21,13 @@
 // Answer: the text of the last user message decides the reply, so tests can assert on it.
 //   - contains "[[error]]"  -> HTTP 500 with an OpenAI-style error body
 //   - contains "[[slow]]"   -> the stream waits 300 ms between chunks
+//   - contains "[[empty]]"  -> an answer with no text at all (the stream ends after the role chunk)
 //   - contains "SEND_IMAGE:<path>" -> `MOCK_IMAGE: <words before the marker>` and a markdown image
 //                              `![chart](<path>)` on its own paragraph (a local image the channel must upload)
 //   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
 //                              were sent); host-added context blocks and a leading "[<date> ...]" timestamp are stripped
-// The reply is streamed in chunks of at most 8 characters.
+// The reply is streamed in chunks of at most 8 characters. Each recorded streaming request tells how it ended:
+// summary.stream = { chunks: content chunks written, closedEarly: the client closed the connection before the end }.
 import http from "node:http";
 
 const argPort = (() => {
@@ -71,14 +73,22 @@ function countImages(content) {
 }
 
 // Hosts add their own material around the user's words: openclaw appends a separate user message
-// holding only a <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> ... <<<END_...>>> block and prefixes the text with
-// "[<timestamp>] " and may append a "Runtime: ..." paragraph. Strip those to get the words the user typed.
+// holding only a <<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> ... <<<END_...>>> block, prefixes the text with
+// "[<timestamp>] ", in groups puts a "Conversation info: ⟦openclaw:ctx⟧" JSON block and a "[<name> says:]" line
+// before the words, and may append a "Runtime: ..." paragraph. Strip those to get the words the user typed.
 const CONTEXT_BLOCK = /<<<BEGIN_[A-Z_]*CONTEXT>>>[\s\S]*?<<<END_[A-Z_]*CONTEXT>>>/g;
 function userWords(text) {
-  const cleaned = text.replace(CONTEXT_BLOCK, "").trim();
-  const first = cleaned.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
-  return first.replace(/^\[[^\]]*\d{4}-\d{2}-\d{2}[^\]]*\]\s*/, "");
+  const cleaned = text
+    .replace(CONTEXT_BLOCK, "")
+    .trim()
+    .replace(/^\[[^\]]*\d{4}-\d{2}-\d{2}[^\]]*\]\s*/, "")
+    .replace(/^Conversation info:[^\n]*\n```[a-z]*\n[\s\S]*?\n```\s*/, "")
+    .replace(/^\[[^\]\n]* says:\]\s*/, "");
+  return cleaned.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
 }
+
+// OpenClaw answers an empty model turn with its own retry prompt(s); an [[empty]] question stays empty through them.
+const HOST_EMPTY_RETRY = /^The previous (attempt|assistant turn).*did not produce a user-visible answer/;
 
 function buildAnswer(messages) {
   const users = messages.filter((m) => m && m.role === "user");
@@ -93,7 +103,12 @@ function buildAnswer(messages) {
   const text = last ? textOf(last.content) : "";
   const images = last ? countImages(last.content) : 0;
   const core = userWords(text);
+  if (HOST_EMPTY_RETRY.test(core)) {
+    const asked = users.map((u) => userWords(textOf(u.content))).filter((w) => w && !HOST_EMPTY_RETRY.test(w)).at(-1) ?? "";
+    if (asked.includes("[[empty]]")) return { answer: "", text, images };
+  }
   const image = /SEND_IMAGE:(\S+)/.exec(core);
+  if (core.includes("[[empty]]")) return { answer: "", text, images };
   if (image) {
     const before = core.slice(0, image.index).trim();
     return { answer: `MOCK_IMAGE: ${before}\n\n![chart](${image[1]})`, text, images };
@@ -132,7 +147,7 @@ async function handleCompletions(req, res) {
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const stream = body.stream === true;
   const { answer, text } = buildAnswer(messages);
-  recorded.push({
+  const entry = {
     at: Date.now(),
     path: req.url,
     model: body.model,
@@ -141,7 +156,8 @@ async function handleCompletions(req, res) {
     messages,
     body,
     summary: summarize(messages, answer),
-  });
+  };
+  recorded.push(entry);
   if (text.includes("[[error]]")) {
     return sendJson(res, 500, { error: { message: "mock upstream failure", type: "server_error" } });
   }
@@ -164,10 +180,19 @@ async function handleCompletions(req, res) {
   const base = { id, object: "chat.completion.chunk", created, model };
   write({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
   const slow = text.includes("[[slow]]");
-  for (const piece of chunk(answer, 8)) {
+  const progress = { chunks: 0, closedEarly: false };
+  entry.summary.stream = progress;
+  let ended = false;
+  res.on("close", () => {
+    if (!ended) progress.closedEarly = true;
+  });
+  for (const piece of answer ? chunk(answer, 8) : []) {
     if (slow) await sleep(300);
+    if (progress.closedEarly) return;
     write({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+    progress.chunks += 1;
   }
+  ended = true;
   write({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
   if (body.stream_options && body.stream_options.include_usage) write({ ...base, choices: [], usage });
   res.write("data: [DONE]\n\n");

@@ -122,6 +122,13 @@ export class Faults {
     }
   }
 
+  /** Gives a permission scope back (after revokeScope; `clear()` does not restore scopes). */
+  grantScope(scope: string, appKey?: string): void {
+    for (const app of this.st.apps) {
+      if ((appKey === undefined || app.appKey === appKey) && !app.scopes.includes(scope)) app.scopes.push(scope);
+    }
+  }
+
   /** Card create and createAndDeliver answer 400 `code` (default unlimited times). */
   rejectCardCreate(code = 'param.templateNotExist', times?: number): FaultHandle {
     return this.add({

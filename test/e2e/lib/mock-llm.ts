@@ -13,6 +13,8 @@ export interface MockSummary {
   userTexts: string[];
   assistantTexts: string[];
   imageParts: number;
+  /** Streaming requests: content chunks written, and whether the client closed the connection before the end. */
+  stream?: { chunks: number; closedEarly: boolean };
   answer: string;
 }
 

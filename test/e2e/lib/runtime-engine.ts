@@ -1,8 +1,10 @@
 /**
  * `engine: "runtime"` in the real host: the same user-visible behaviour as the gateway engine (card streaming, DM and
  * group, context, /new, pictures in and out, the 403 card fallback), with the host's OpenAI-compatible endpoint
- * switched off and the DingTalk user, not the owner, as the sender the host records and the model is told about.
- * One gateway restart for the whole block; the next block restores the config.
+ * switched off and the DingTalk user, not the owner, as the sender the host records and the model is told about; a
+ * stop word ends the host's turn; an empty model answer never leaves the card spinning.
+ * One gateway restart for the block, shared with the DM pairing step (`ensureGateway`): the default access policies
+ * (DM pairing, groups allowlisted) with this block's sender and group listed. The next block restores the config.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -20,33 +22,49 @@ export interface RuntimeStepsOptions {
   png: Buffer;
 }
 
-export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptions): void {
+export interface RuntimeGateway {
+  /**
+   * Makes sure the gateway runs with this block's config (engine runtime, HTTP endpoint off, default access policies
+   * with this block's sender and group listed), restarting it only the first time; resolves once the plugin connected.
+   */
+  ensureGateway(): Promise<void>;
+}
+
+export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptions): RuntimeGateway {
   const { name } = o;
   const staffId = `rt-staff-${name}`;
   const nick = `钉钉用户${name}`;
-  const text = (t: string, extra: Record<string, unknown> = {}) => ctx.fake.msg.text(t, { senderStaffId: staffId, senderNick: nick, ...extra });
-  /** Every message the model got for the request whose last user words contain `marker`, as one string. */
-  const rawFor = async (marker: string) => {
-    const raw = (await ctx.mock.rawRequests()) as Array<{ messages?: unknown[] }>;
-    const hits = raw.filter((r) => {
-      const users = (r.messages ?? []).filter((m) => (m as { role?: string }).role === 'user');
-      return JSON.stringify(users.at(-1) ?? '').includes(marker);
-    });
-    return hits.map((r) => JSON.stringify(r.messages));
-  };
-
-  ctx.step('engine runtime: the gateway HTTP endpoint is off and no gateway token is set; a DM streams into the card', { needs: ['gateway'], provides: 'runtime' }, async () => {
+  const groupId = `cidRT${name}==`;
+  let started = false;
+  const ensureGateway = async () => {
+    if (started && ctx.host.running) return;
     const config = structuredClone(o.installedConfig());
     config.gateway.http = { endpoints: { chatCompletions: { enabled: false } } };
+    // The defaults users get (dmPolicy pairing, groupPolicy allowlist), this block's sender and group allowed.
+    const { dmPolicy: _dm, allowFrom: _allow, groupPolicy: _group, ...defaults } = ctx.channelSection();
     const since = ctx.fake.conns.length;
     await ctx.host.stopGateway();
-    await ctx.host.writeConfig({ ...config, channels: { 'dingtalk-ai': { ...ctx.channelSection(), engine: 'runtime' } } });
+    await ctx.host.writeConfig({ ...config, channels: { 'dingtalk-ai': { ...defaults, engine: 'runtime', allowFrom: [staffId], groups: { [groupId]: {} } } } });
     await ctx.restartGateway();
     await ctx.waitForNewConnection(since);
+    started = true;
+  };
+  const text = (t: string, extra: Record<string, unknown> = {}) => ctx.fake.msg.text(t, { senderStaffId: staffId, senderNick: nick, ...extra });
+  /**
+   * Every message the model got, as one string, for each request whose latest user words contain `marker` (the
+   * mock's summary strips host wrappers: OpenClaw puts its context block in a separate, later user message).
+   */
+  const rawFor = async (marker: string) => {
+    const [summaries, raw] = await Promise.all([ctx.mock.requests(), ctx.mock.rawRequests() as Promise<Array<{ messages?: unknown[] }>>]);
+    return summaries.flatMap((r, i) => (r.summary.userTexts.at(-1)?.includes(marker) ? [JSON.stringify(raw[i]?.messages)] : []));
+  };
+
+  ctx.step('engine runtime: the gateway HTTP endpoint is off and no gateway token is set; a DM streams into the card', { needs: ['install'], provides: 'runtime' }, async () => {
+    await ensureGateway();
     // The endpoint the gateway engine would need is really off.
     const off = await fetch(`http://127.0.0.1:${ctx.host.gatewayPort}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${String(config.gateway.auth?.token ?? '')}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${String(o.installedConfig().gateway.auth?.token ?? '')}` },
       body: JSON.stringify({ model: 'openclaw:main', messages: [{ role: 'user', content: 'x' }] }),
     });
     expect(off.ok).toBe(false);
@@ -104,7 +122,7 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
 
   ctx.step('engine runtime: a group message is answered in a group card; the host knows the group and the sender', { needs: ['runtime'] }, async () => {
     const q = `runtime group ${name} november`;
-    const conversationId = `cidRT${name}==`;
+    const conversationId = groupId;
     const { card } = await ctx.dm(text(q, { group: true, conversationId, conversationTitle: '运行时测试群' }));
     expect(card!.flowStatusHistory.at(-1)).toBe('3');
     expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: conversationId });
@@ -149,10 +167,69 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
       expect(sent[0]).toMatchObject({ msgtype: 'markdown' });
       expect(sent[0]!.body.markdown.text.trim()).toBe(`MOCK_ANSWER: ${q}`);
     } finally {
-      ctx.fake.faults.clear();
+      ctx.fake.faults.grantScope('Card.Instance.Write');
     }
   });
+
+  ctx.step('engine runtime: a stop word mid-answer ends the card "stopped" with the text shown; the model request is cut', { needs: ['runtime'] }, async () => {
+    // [[slow]]: the mock streams 8 characters every 300 ms, ~4 s for this answer.
+    const q = `runtime stop ${name} papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu [[slow]]`;
+    const full = `MOCK_ANSWER: ${q}`;
+    const cardsBefore = new Set(ctx.fake.cards.keys());
+    const question = text(q);
+    const asked = ctx.fake.pushRobotMessage(question);
+    await ctx.fake.waitForAck(asked.messageId, { within: 10_000 });
+    const card = () => [...ctx.fake.cards.values()].find((c) => !cardsBefore.has(c.outTrackId));
+    await ctx.fake.waitFor(() => card()?.streams.msgContent?.content.includes('MOCK_ANSWER: runtime'), {
+      timeoutMs: 60_000,
+      message: `the answer never started streaming into the card\n${ctx.host.logTail()}`,
+    });
+    const sentBefore = ctx.fake.sent.length;
+    const stop = ctx.fake.pushRobotMessage(text('停止'));
+    await ctx.fake.waitForAck(stop.messageId, { within: 10_000 });
+    await ctx.fake.waitFor(() => ['3', '5'].includes(card()!.flowStatusHistory.at(-1) ?? ''), { timeoutMs: 30_000, message: `the card never ended\n${ctx.host.logTail()}` });
+    expect(card()!.flowStatusHistory.at(-1)).toBe('3');
+    const shown = card()!.streams.msgContent!.content;
+    const note = '\n\n⏹️ 已停止回答。';
+    expect(shown.endsWith(note), shown).toBe(true);
+    const kept = shown.slice(0, -note.length).trim();
+    expect(kept.length).toBeGreaterThan(0);
+    expect(full.startsWith(kept), kept).toBe(true);
+    expect(kept.length).toBeLessThan(full.length);
+    // No "nothing to stop" line: the stop word found the answer.
+    expect(ctx.fake.sent.slice(sentBefore)).toEqual([]);
+    // The host aborted its run: the model's stream was closed before its end.
+    const cut = await ctx.fake.waitFor(
+      async () => {
+        const [req] = await ctx.mock.requestsFor(`runtime stop ${name} papa`);
+        return req?.summary.stream?.closedEarly ? req : undefined;
+      },
+      { timeoutMs: 10_000, message: `the model request ran to its end after the stop\n${ctx.host.logTail()}` },
+    );
+    expect(cut!.summary.stream!.chunks).toBeLessThan(Math.ceil(full.length / 8));
+    // The host's run settled after the abort (the engine logs how long it took).
+    await ctx.fake.waitFor(() => ctx.host.logTail(200).includes(`turn for ${question.msgId} aborted`), { timeoutMs: 10_000, message: `the host's run never settled after the stop\n${ctx.host.logTail()}` });
+    console.log(`[e2e] ${name}: ${/runtime: turn for \S+ aborted[^\n]*/.exec(ctx.host.logTail(200))?.[0] ?? ''}`);
+  });
+
+  ctx.step('engine runtime: an empty model answer ends the card with a clear text, in a DM and in a group', { needs: ['runtime'] }, async () => {
+    for (const extra of [{}, { group: true, conversationId: groupId, conversationTitle: '运行时测试群' }]) {
+      const where = 'group' in extra ? 'group' : 'DM';
+      const { card, sent } = await ctx.dm(text(`runtime empty ${where} ${name} [[empty]]`, extra));
+      expect(card, `no card; sent: ${JSON.stringify(sent)}`).toBeDefined();
+      expect(card!.flowStatusHistory.at(-1)).toBe('3');
+      const shown = card!.streams.msgContent!.content.trim();
+      console.log(`[e2e] ${name}: empty ${where} turn shows ${JSON.stringify(shown)}`);
+      // OpenClaw retries an empty model turn and then says so itself; with nothing from the host, the plugin's text.
+      expect(['（智能体没有返回内容）', OPENCLAW_EMPTY_TURN]).toContain(shown);
+    }
+  });
+
+  return { ensureGateway };
 }
+
+/** OpenClaw 2026.9.6's own text for a turn without a visible reply (dist/commentary-progress-owner-*.mjs). */
+const OPENCLAW_EMPTY_TURN = 'I finished the turn, but it did not produce a visible reply. Please try again, or start a new session if this keeps happening.';
 
 /**
  * Text around `needle` in the host's session store: Clawdbot keeps `agents/<id>/sessions/sessions.json` (entries with
