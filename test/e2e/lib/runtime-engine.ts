@@ -194,8 +194,9 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
     await ctx.fake.waitForAck(stop.messageId, { within: 10_000 });
     await ctx.fake.waitFor(() => ['3', '5'].includes(card()!.flowStatusHistory.at(-1) ?? ''), { timeoutMs: 30_000, message: `the card never ended\n${ctx.host.logTail()}` });
     expect(card()!.flowStatusHistory.at(-1)).toBe('3');
-    const shown = card()!.streams.msgContent!.content;
-    const note = '\n\n⏹️ 已停止回答。';
+    // The stopped card's final text is in its instance params (the last streamed text has no note).
+    const shown = card()!.params.msgContent ?? '';
+    const note = '\n\n⏹️ Stopped.';
     expect(shown.endsWith(note), shown).toBe(true);
     const kept = shown.slice(0, -note.length).trim();
     expect(kept.length).toBeGreaterThan(0);
@@ -225,8 +226,9 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
       const shown = card!.streams.msgContent!.content.trim();
       console.log(`[e2e] ${name}: empty ${where} turn shows ${JSON.stringify(shown)}`);
-      // OpenClaw retries an empty model turn and then says so itself; with nothing from the host, the plugin's text.
-      expect(['（智能体没有返回内容）', ...OPENCLAW_EMPTY_TURN]).toContain(shown);
+      // OpenClaw retries an empty model turn and then says so itself; with nothing from the host, the plugin's text
+      // (texts.ts emptyAnswer, in English: the question is English).
+      expect(['(The agent returned no content.)', ...OPENCLAW_EMPTY_TURN]).toContain(shown);
     }
   });
 
