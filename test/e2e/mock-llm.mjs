@@ -24,6 +24,11 @@
 //   - contains "[[empty]]"  -> an answer with no text at all (the stream ends after the role chunk)
 //   - contains "SEND_IMAGE:<path>" -> `MOCK_IMAGE: <words before the marker>` and a markdown image
 //                              `![chart](<path>)` on its own paragraph (a local image the channel must upload)
+//   - contains "TOOL_MESSAGE:<channel>:<target>" -> a call of the host's `message` tool
+//                              `{action:"send", channel, target, message:"<words before the marker>"}` (directly when
+//                              the request offers `message`, else through OpenClaw's Tool Search `tool_call {id:"message",
+//                              args}`; with neither `MOCK_NO_MESSAGE_TOOL: <offered tool names>`);
+//                              once the last message is the tool's result -> `MOCK_TOOL_RESULT: <its first 300 chars>`
 //   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
 //                              were sent); host-added context blocks and a leading "[<date> ...]" timestamp are stripped
 // The reply is streamed in chunks of at most 8 characters. Each recorded streaming request tells how it ended:
@@ -116,6 +121,22 @@ function buildAnswer(messages) {
   return { answer: `MOCK_ANSWER: ${core}${images ? ` [images:${images}]` : ""}`, text, images };
 }
 
+/** The tool call (or the answer after it) that TOOL_MESSAGE asks for; undefined when the request is not about it. */
+function toolTurn(messages, tools) {
+  const last = messages.at(-1);
+  if (last && last.role === "tool") return { answer: `MOCK_TOOL_RESULT: ${textOf(last.content).slice(0, 300)}` };
+  const core = userWords(buildAnswer(messages).text);
+  const marker = /TOOL_MESSAGE:([\w-]+):(\S+)/.exec(core);
+  if (!marker) return undefined;
+  const names = (Array.isArray(tools) ? tools : []).map((t) => t && t.function && t.function.name).filter(Boolean);
+  const args = { action: "send", channel: marker[1], target: marker[2], message: core.slice(0, marker.index).trim() };
+  const call = (name, a) => ({ toolCall: { id: `call_mock_${Date.now()}`, type: "function", function: { name, arguments: JSON.stringify(a) } } });
+  if (names.includes("message")) return call("message", args);
+  // OpenClaw ≥ 2026.9 offers most tools through its Tool Search: `tool_call {id, args}` calls one by name.
+  if (names.includes("tool_call")) return call("tool_call", { id: "message", args });
+  return { answer: `MOCK_NO_MESSAGE_TOOL: ${names.join(",")}` };
+}
+
 function chunk(str, size) {
   const out = [];
   for (let i = 0; i < str.length; i += size) out.push(str.slice(i, i + size));
@@ -146,7 +167,11 @@ async function handleCompletions(req, res) {
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const stream = body.stream === true;
-  const { answer, text } = buildAnswer(messages);
+  const built = buildAnswer(messages);
+  const tool = toolTurn(messages, body.tools);
+  const text = built.text;
+  const answer = tool ? (tool.answer ?? "") : built.answer;
+  const toolCall = tool && tool.toolCall;
   const entry = {
     at: Date.now(),
     path: req.url,
@@ -155,7 +180,7 @@ async function handleCompletions(req, res) {
     headers: { authorization: req.headers.authorization ?? null, "user-agent": req.headers["user-agent"] ?? null },
     messages,
     body,
-    summary: summarize(messages, answer),
+    summary: { ...summarize(messages, answer), ...(toolCall ? { toolCall: toolCall.function } : {}) },
   };
   recorded.push(entry);
   if (text.includes("[[error]]")) {
@@ -165,6 +190,26 @@ async function handleCompletions(req, res) {
   const created = Math.floor(Date.now() / 1000);
   const model = typeof body.model === "string" ? body.model : MODELS[0];
   const usage = { prompt_tokens: 10, completion_tokens: answer.length, total_tokens: 10 + answer.length };
+  if (toolCall && !stream) {
+    return sendJson(res, 200, {
+      id,
+      object: "chat.completion",
+      created,
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [toolCall] }, finish_reason: "tool_calls" }],
+      usage,
+    });
+  }
+  if (toolCall) {
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
+    const base = { id, object: "chat.completion.chunk", created, model };
+    const write = (obj) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    write({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: null, tool_calls: [{ index: 0, ...toolCall }] }, finish_reason: null }] });
+    write({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] });
+    if (body.stream_options && body.stream_options.include_usage) write({ ...base, choices: [], usage });
+    res.write("data: [DONE]\n\n");
+    return res.end();
+  }
   if (!stream) {
     return sendJson(res, 200, {
       id,

@@ -16,6 +16,8 @@ export interface MockSummary {
   /** Streaming requests: content chunks written, and whether the client closed the connection before the end. */
   stream?: { chunks: number; closedEarly: boolean };
   answer: string;
+  /** The `message` tool call the mock answered with (TOOL_MESSAGE), arguments as JSON text. */
+  toolCall?: { name: string; arguments: string };
 }
 
 export interface MockRequest {

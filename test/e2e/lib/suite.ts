@@ -318,6 +318,49 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(requests[0]!.summary.imageParts).toBe(1);
     });
 
+    const group = 'cidE2EGROUPxYz09+/=';
+    // One CLI run per step: on a loaded machine one OpenClaw CLI run can take over a minute.
+    const send = (...args: string[]) => ctx.host.cli(['message', 'send', '--channel', CHANNEL, ...args], { timeoutMs: 170_000 });
+    ctx.step('message send (the host CLI) to user:<staffId> arrives as a robot message to that user', { needs: ['gateway'] }, async () => {
+      const before = ctx.fake.sent.length;
+      const text = `outbound ${name} 九点开会`;
+      const r = await send('--target', `user:${staffId}`, '--message', text);
+      expect(r.code, `message send failed\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
+      expect(ctx.fake.sent.slice(before).map((s) => [s.channel, s.target, s.msgtype, s.body.text])).toEqual([['oto', [staffId], 'sampleMarkdown', text]]);
+    });
+
+    ctx.step('message send --media to a bare group id: the image is uploaded and shown under the caption in the group', { needs: ['gateway'] }, async () => {
+      const before = ctx.fake.sent.length;
+      const image = join(ctx.root, 'media-out', 'outbound.png');
+      await mkdir(join(ctx.root, 'media-out'), { recursive: true });
+      await writeFile(image, PNG);
+      const r = await send('--target', group, '--message', `chart ${name}`, '--media', image);
+      expect(r.code, `message send --media failed\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
+      const upload = [...ctx.fake.media.values()].find((m) => m.filename === 'outbound.png');
+      expect(upload, `uploads: ${[...ctx.fake.media.values()].map((m) => m.filename)}`).toBeDefined();
+      expect(upload!.sha256).toBe(createHash('sha256').update(PNG).digest('hex'));
+      expect(ctx.fake.sent.slice(before).map((s) => [s.channel, s.target, s.msgtype, s.body.text])).toEqual([
+        ['group', group, 'sampleMarkdown', `chart ${name}\n\n![outbound.png](${upload!.mediaId})`],
+      ]);
+    });
+
+    ctx.step("the agent's message tool sends to a group while it answers a DM", { needs: ['dm'] }, async () => {
+      const words = `tool ${name} notice`;
+      const before = ctx.fake.sent.length;
+      const { card } = await ctx.dm(`${words} TOOL_MESSAGE:${CHANNEL}:group:${group}`);
+      const [call] = await ctx.mock.requestsFor(words);
+      expect(call?.summary.answer ?? '', 'the host offered no message tool to the model').not.toMatch(/^MOCK_NO_MESSAGE_TOOL/);
+      // Clawdbot offers `message` itself; OpenClaw through its Tool Search (`tool_call` with id "message").
+      expect(call!.summary.toolCall?.arguments).toContain(`"target":"group:${group}"`);
+      await ctx.fake.waitFor(() => ctx.fake.sent.slice(before).some((s) => s.channel === 'group'), {
+        timeoutMs: 30_000,
+        message: `the tool's message never reached DingTalk; card: ${card ? ctx.fake.cardShows(card) : 'none'}\n${ctx.host.logTail()}`,
+      });
+      expect(ctx.fake.sent.slice(before).filter((s) => s.channel === 'group').map((s) => [s.target, s.msgtype, s.body.text])).toEqual([[group, 'sampleMarkdown', words]]);
+      expect(card!.flowStatusHistory.at(-1)).toBe('3');
+      expect(ctx.fake.cardShows(card!)).toContain('MOCK_TOOL_RESULT');
+    });
+
     options.extra?.(ctx);
 
     // Channel-only changes under the running gateway (the first one, HTTP endpoint on): both hosts reload just the
