@@ -28,7 +28,7 @@
 //                              `{action:"send", channel, target, message:"<words before the marker>"}` (directly when
 //                              the request offers `message`, else through OpenClaw's Tool Search `tool_call {id:"message",
 //                              args}`; with neither `MOCK_NO_MESSAGE_TOOL: <offered tool names>`);
-//                              once the last message is the tool's result -> `MOCK_TOOL_RESULT: <its first 300 chars>`
+//                              once a tool result follows the user's words -> `MOCK_TOOL_RESULT: <its first 300 chars>`
 //   - otherwise             -> `MOCK_ANSWER: <first line of the last user text>` (+ ` [images:N]` when image parts
 //                              were sent); host-added context blocks and a leading "[<date> ...]" timestamp are stripped
 // The reply is streamed in chunks of at most 8 characters. Each recorded streaming request tells how it ended:
@@ -123,8 +123,14 @@ function buildAnswer(messages) {
 
 /** The tool call (or the answer after it) that TOOL_MESSAGE asks for; undefined when the request is not about it. */
 function toolTurn(messages, tools) {
-  const last = messages.at(-1);
-  if (last && last.role === "tool") return { answer: `MOCK_TOOL_RESULT: ${textOf(last.content).slice(0, 300)}` };
+  // After the tool ran: its result follows the user's words (OpenClaw appends an internal-context user message after
+  // it, so the result is not always the last message). Answer then, never call again: one send per question.
+  let lastUser = -1;
+  messages.forEach((m, i) => {
+    if (m && m.role === "user" && (userWords(textOf(m.content)) || countImages(m.content))) lastUser = i;
+  });
+  const result = messages.slice(lastUser + 1).find((m) => m && m.role === "tool");
+  if (result) return { answer: `MOCK_TOOL_RESULT: ${textOf(result.content).slice(0, 300)}` };
   const core = userWords(buildAnswer(messages).text);
   const marker = /TOOL_MESSAGE:([\w-]+):(\S+)/.exec(core);
   if (!marker) return undefined;
