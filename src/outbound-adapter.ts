@@ -66,7 +66,8 @@ export function createOutbound(opts: OutboundAdapterOptions) {
     const hostCfg = cfg ?? opts.config() ?? {};
     const account = opts.resolve(hostCfg, id);
     if (account.problems.length) throw new Error(`DingTalk account "${id}" is not configured: ${account.problems.join('; ')}`);
-    if (!account.enabled) throw new Error(`DingTalk account "${id}" is disabled (channels.dingtalk-ai enabled: false); enable it to send`);
+    const key = `channels.${CHANNEL_ID}${id === DEFAULT_ACCOUNT_ID ? '' : `.accounts.${id}`}.enabled`;
+    if (!account.enabled) throw new Error(`DingTalk account "${id}" is disabled (${key} is false); set it to true to send`);
     const fingerprint = [account.clientId, account.clientSecret, account.apiBaseUrl, account.oapiBaseUrl].join('\n');
     const cached = idle.get(id);
     if (cached?.fingerprint === fingerprint) return cached.deps;

@@ -193,7 +193,7 @@ describe('outbound sends when the account does not run in this process', () => {
     await ch.outbound.sendText({ to: 'user:u1', text: 'cron 提醒', accountId: 'default' });
     expect(fake.sent).toMatchObject([{ channel: 'oto', target: ['u1'], body: { text: 'cron 提醒' } }]);
     await expect(ch.outbound.sendText({ cfg: { channels: { 'dingtalk-ai': { ...section, enabled: false } } }, to: 'user:u1', text: 'x' })).rejects.toThrow(
-      'DingTalk account "default" is disabled',
+      'DingTalk account "default" is disabled (channels.dingtalk-ai.enabled is false); set it to true to send',
     );
     await expect(ch.outbound.sendText({ cfg: { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY' } } }, to: 'user:u1', text: 'x' })).rejects.toThrow(
       /DingTalk account "default" is not configured: .*clientSecret/,
