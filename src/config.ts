@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CONFIG_SCHEMA } from './config-schema.ts';
 import { DEFAULT_MONTHLY_CALL_BUDGET, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
+import { normalizeStopWord } from './stop.ts';
 
 export const CHANNEL_ID = 'dingtalk-ai';
 export const DEFAULT_ACCOUNT_ID = 'default';
@@ -164,6 +165,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   // Name the key where the user set it, or, for a value missing in a named account, in that account.
   const key = (k: string) => (own && (k in own || !(k in top)) ? `channels.${CHANNEL_ID}.accounts.${accountId}.${k}` : `channels.${CHANNEL_ID}.${k}`);
   const problems: string[] = unknownKeys(section, accountId);
+  const idProblem = accountIdProblem(accountId);
+  if (idProblem) problems.push(idProblem);
   // Env fallbacks name one robot, so they only fill the default account.
   const envOk = accountId === DEFAULT_ACCOUNT_ID;
 
@@ -177,6 +180,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const clientId = pick(merged.clientId, envOk ? env.DINGTALK_CLIENT_ID : undefined);
   const clientSecret = pick(merged.clientSecret, envOk ? env.DINGTALK_CLIENT_SECRET : undefined);
   if (!clientId.value) problems.push(`${key('clientId')} is missing: set it to the robot's AppKey/Client ID (or set DINGTALK_CLIENT_ID)`);
+  invisible(clientId, key('clientId'), 'DINGTALK_CLIENT_ID', problems);
+  invisible(clientSecret, key('clientSecret'), 'DINGTALK_CLIENT_SECRET', problems);
   const twin = clientId.value && merged.enabled !== false ? earlierTwin(cfg, accountId, clientId.value, env) : undefined;
   if (twin) {
     problems.push(
@@ -190,6 +195,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const credentialEnv = GATEWAY_CREDENTIAL_ENV.find((name) => env[name]?.trim());
   let credential: { value: string | undefined; source: Source } = pick(merged.gatewayToken ?? merged.gatewayPassword, credentialEnv && env[credentialEnv]);
   if (!credential.value && (hostAuth?.token || hostAuth?.password)) credential = { value: hostAuth.token ?? hostAuth.password, source: 'host' };
+  if (credential.source === 'config' || credential.source === 'env') invisible(credential, merged.gatewayToken?.trim() ? key('gatewayToken') : merged.gatewayPassword?.trim() ? key('gatewayPassword') : `env ${credentialEnv}`, '', problems);
   const credentialFrom =
     credential.source === 'config'
       ? key(merged.gatewayToken?.trim() ? 'gatewayToken' : 'gatewayPassword')
@@ -241,11 +247,11 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
     streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
     // An inherited stateDir gets the account's own sub-folder: two accounts never write one state file.
-    stateDir: !merged.stateDir?.trim() ? undefined : own?.stateDir !== undefined || accountId === DEFAULT_ACCOUNT_ID ? merged.stateDir.trim() : join(merged.stateDir.trim(), accountId),
+    stateDir: !merged.stateDir?.trim() ? undefined : own?.stateDir !== undefined || accountId === DEFAULT_ACCOUNT_ID ? merged.stateDir.trim() : idProblem ? undefined : join(merged.stateDir.trim(), accountId),
     debug: flag(merged.debug, false, key('debug'), problems),
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
-    stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stringList(merged.stopWords, key('stopWords'), problems, 'words').map((w) => w.toLowerCase()),
+    stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stopWords(merged.stopWords, key('stopWords'), problems),
     monthlyCallBudget: callBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems),
     streaming: oneOf(merged.streaming, STREAMING_POLICIES, 'on', key('streaming'), problems),
     problems,
@@ -274,7 +280,7 @@ function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: 
     const merged: DingTalkAccountConfig = { ...top, ...(own && typeof own === 'object' ? own : {}) };
     if (merged.enabled === false) continue;
     const id = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : other === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
-    if (id === clientId) return `${clientIdKey(section, other)} (account "${other}")`;
+    if (id !== undefined && sameRobotId(id, clientId)) return `${clientIdKey(section, other)} (account "${other}")`;
   }
   return undefined;
 }
@@ -372,6 +378,35 @@ function unknownKeys(section: DingTalkChannelConfig, accountId: string): string[
   return keys.map((k) => `${k} is not a known setting (misspelt?); remove or rename it`);
 }
 
+/** Characters that show as nothing (zero-width space, BOM, bidi marks, soft hyphen) or are control characters. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+
+/** Two clientIds that name one robot for the duplicate check: case, invisible characters and surrounding spaces aside. */
+function sameRobotId(a: string, b: string): boolean {
+  const norm = (v: string) => v.normalize('NFKC').replace(new RegExp(INVISIBLE.source, 'gu'), '').trim().toLowerCase();
+  return norm(a) === norm(b);
+}
+
+/** A credential with an invisible character (pasted from a chat or a document) is a problem naming its key (or env). */
+function invisible(v: { value: string | undefined; source: Source }, key: string, envName: string, problems: string[]): void {
+  const at = v.value?.search(INVISIBLE) ?? -1;
+  if (at < 0) return;
+  const code = v.value!.codePointAt(at)!.toString(16).toUpperCase().padStart(4, '0');
+  const where = v.source === 'env' && envName ? envName : key;
+  problems.push(`${where} contains an invisible character (U+${code}) at position ${at + 1}, usually pasted from a chat or a document: type or copy the value again without it`);
+}
+
+/**
+ * An account id names its state folder (`<stateDir>/<id>`, `<host state>/dingtalk-ai/<id>`): it must be one plain
+ * folder name, else two ids could share a folder (`sales`, `x/../sales`) or escape it (`..`, `""`). Undefined when fine.
+ */
+function accountIdProblem(id: string): string | undefined {
+  const plain = id !== '' && id !== '.' && id !== '..' && id === id.trim() && !/[/\\<>:"|?*]/.test(id) && !INVISIBLE.test(id);
+  if (plain) return undefined;
+  const shown = JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
+  return `channels.${CHANNEL_ID}.accounts[${shown}]: an account id must be one plain folder name (not empty, "." or "..", no / \\ < > : " | ? *, no invisible characters or surrounding spaces), because it names the account's state folder; rename the key, e.g. "sales"`;
+}
+
 /** Throws one ConfigError that lists every problem, each naming its key. */
 export function assertUsable(account: ResolvedAccount): void {
   if (account.problems.length > 0) throw new ConfigError(account.problems);
@@ -410,6 +445,14 @@ function nonEmpty(value: unknown, fallback: string, key: string, problems: strin
     return fallback;
   }
   return value.trim();
+}
+
+/** Stop words normalised as messages are (src/stop.ts), so `"Stop!"` can match; a word of punctuation only is a problem. */
+function stopWords(value: unknown, key: string, problems: string[]): string[] {
+  const words = stringList(value, key, problems, 'words');
+  const empty = words.filter((w) => !normalizeStopWord(w));
+  if (empty.length) problems.push(`${key}: ${empty.map((w) => JSON.stringify(w)).join(', ')} is only punctuation, which is ignored at the end of a message, so it could never match; write the word itself, e.g. "停止"`);
+  return words.map(normalizeStopWord).filter((w) => w);
 }
 
 function stringList(value: unknown, key: string, problems: string[], what = 'folder paths'): string[] {

@@ -4,12 +4,21 @@
  * the sender who asked may stop it.
  */
 
-/** `停止`, `/stop`, ` Stop! ` … : the whole message is one of the words, any case, trailing punctuation ignored. */
-export function isStopWord(text: string, words: readonly string[]): boolean {
-  const t = text
+/**
+ * A message or a configured stop word as the two are compared: trimmed, trailing punctuation (`。．.!！~～`) dropped,
+ * lower case. Configured words go through it too (src/config.ts), so `"Stop!"` matches "stop" and "STOP!".
+ * Empty when nothing is left.
+ */
+export function normalizeStopWord(text: string): string {
+  return text
     .trim()
     .replace(/[\s。．.!！~～]+$/u, '')
     .toLowerCase();
+}
+
+/** `停止`, `/stop`, ` Stop! ` … : the whole message is one of the words (normalised), any case, trailing punctuation ignored. */
+export function isStopWord(text: string, words: readonly string[]): boolean {
+  const t = normalizeStopWord(text);
   return t.length > 0 && words.includes(t);
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { assertUsable, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
+import { isStopWord } from '../src/stop.ts';
 
 const base: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec' } } };
 
@@ -82,6 +83,38 @@ describe('account resolution', () => {
     expect(resolveAccount(off('support'), 'support', {}).problems).toEqual([]);
   });
 
+  test('near-twin clientIds (case, a zero-width space) name the same robot; an invisible character in a credential is refused naming its key', () => {
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { sales: { clientId: 'dingABC', clientSecret: 's' }, support: { clientId: 'DINGabc', clientSecret: 's2' }, ops: { clientId: 'dingABC\u200B', clientSecret: 's3\u2060x' } } } } };
+    expect(resolveAccount(cfg, 'support', {}).problems).toEqual([expect.stringMatching(/^channels\.dingtalk-ai\.accounts\.support\.clientId names the same robot .* as channels\.dingtalk-ai\.accounts\.sales\.clientId \(account "sales"\)/)]);
+    const ops = resolveAccount(cfg, 'ops', {}).problems;
+    expect(ops).toContain(
+      'channels.dingtalk-ai.accounts.ops.clientId contains an invisible character (U+200B) at position 8, usually pasted from a chat or a document: type or copy the value again without it',
+    );
+    expect(ops).toContain(
+      'channels.dingtalk-ai.accounts.ops.clientSecret contains an invisible character (U+2060) at position 3, usually pasted from a chat or a document: type or copy the value again without it',
+    );
+    expect(ops.some((p) => p.includes('names the same robot'))).toBe(true);
+    expect(ops.join(' ')).not.toContain('s3');
+    const env = resolveAccount({}, 'default', { DINGTALK_CLIENT_ID: 'dingA', DINGTALK_CLIENT_SECRET: 'se\u200Bcret' }).problems;
+    expect(env).toEqual([expect.stringMatching(/^DINGTALK_CLIENT_SECRET contains an invisible character \(U\+200B\) at position 3/)]);
+  });
+
+  test('account ids that are not one plain folder name are refused naming the key; none shares or escapes the state folder', () => {
+    const bad = ['x/../sales', '..', '.', '', ' sales', 'a\\b', 'a\u200Bb'];
+    const accounts = Object.fromEntries(['sales', ...bad].map((id, i) => [id, { clientId: `ding${i}`, clientSecret: 's' }]));
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { stateDir: '/tmp/st', accounts } } };
+    expect(resolveAccount(cfg, 'sales', {})).toMatchObject({ stateDir: '/tmp/st/sales', problems: [] });
+    expect(resolveAccount(cfg, '销售-2', {}).problems.some((p) => p.includes('folder name'))).toBe(false);
+    for (const id of bad) {
+      const a = resolveAccount(cfg, id, {});
+      expect(a.problems, id).toEqual([
+        `channels.dingtalk-ai.accounts[${JSON.stringify(id)}]: an account id must be one plain folder name (not empty, "." or "..", no / \\ < > : " | ? *, no invisible characters or surrounding spaces), because it names the account's state folder; rename the key, e.g. "sales"`,
+      ]);
+      expect(a.stateDir).toBeUndefined();
+      expect(() => assertUsable(a)).toThrow(ConfigError);
+    }
+  });
+
   test('a named account without its own clientId inherits the default robot and is refused, naming the inherited key', () => {
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingA', clientSecret: 's', accounts: { ops: { clientSecret: 'other', agentId: 'ops' } } } } };
     expect(resolveAccount(cfg, 'default', {}).problems).toEqual([]);
@@ -140,6 +173,16 @@ describe('access policy resolution', () => {
     expect(a.access).toEqual({ dmPolicy: 'pairing', allowFrom: [], groupPolicy: 'allowlist', groupAllowFrom: [], groups: {}, requireMention: true });
     expect(a.refusalMessage).toBeUndefined();
     expect(a.stopWords).toEqual(['停止', '/stop', 'stop', '取消']);
+  });
+
+  test('stop words are normalised as messages are ("Stop!" matches "stop"); a word of punctuation only is refused naming the key', () => {
+    const a = resolveAccount(withAccess({ stopWords: ['Stop!', ' 暂停。 ', '/Halt'] }), 'default', {});
+    expect(a.problems).toEqual([]);
+    expect(a.stopWords).toEqual(['stop', '暂停', '/halt']);
+    for (const msg of ['stop', 'STOP!', '暂停', '/halt.']) expect(isStopWord(msg, a.stopWords), msg).toBe(true);
+    expect(resolveAccount(withAccess({ stopWords: ['停止', '!!!'] }), 'default', {}).problems).toEqual([
+      'channels.dingtalk-ai.stopWords: "!!!" is only punctuation, which is ignored at the end of a message, so it could never match; write the word itself, e.g. "停止"',
+    ]);
   });
 
   test('a host without pairing: the default falls back to the allowlist; asking for pairing is a problem naming the key and the fix', () => {
