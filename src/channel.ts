@@ -13,6 +13,7 @@ import { budgetFor } from './dingtalk/budget.ts';
 import { describeCallBudget } from './dingtalk/governor.ts';
 import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
+import { hostErrorMessage } from './dingtalk/errors.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
 import { describeInstance, runningElsewhere } from './instances.ts';
@@ -150,7 +151,7 @@ export function createChannel(api: PluginApi) {
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {
-          return { ok: false, error: errorMessage(err), elapsedMs: Date.now() - started };
+          return { ok: false, error: hostErrorMessage(err), elapsedMs: Date.now() - started };
         }
       },
     },
@@ -205,7 +206,7 @@ export function createChannel(api: PluginApi) {
           });
         } catch (err) {
           log.error(`account stopped: ${errorMessage(err)}`);
-          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: errorMessage(err) });
+          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: hostErrorMessage(err) });
           throw err;
         }
         ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { HostConfig, ResolvedAccount } from './config.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
 import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
-import { DingTalkApiError, DingTalkNetworkError } from './dingtalk/errors.ts';
+import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { proxyFor } from './dingtalk/proxy.ts';
 import type { HostFlavor } from './host.ts';
 import { createLogger, errorMessage, registerSecret } from './log.ts';
@@ -253,7 +253,8 @@ function dingTalkFailure(err: unknown, baseUrl: string): { message: string; fix?
   if (err instanceof DingTalkApiError && (err.kind === 'credentials' || err.api === 'oauth2.accessToken')) {
     return { message: `${causeProblem('dingtalk.credentials')} (${err.code})`, fix: causeFix('dingtalk.credentials') };
   }
-  return { message: errorMessage(err) };
+  // Our words, DingTalk's code and requestid: never its body (it can carry tokens and internal addresses).
+  return { message: hostErrorMessage(err) };
 }
 
 /** What the running account's last call in this area met: a pass, its failure, or a skip naming the doctor. */

@@ -17,11 +17,12 @@
 import { DEFAULT_ACCOUNT_ID, CHANNEL_ID, type HostConfig, type ResolvedAccount } from './config.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
 import { budgetFor } from './dingtalk/budget.ts';
+import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { MARKDOWN_CHUNK_CHARS } from './deliver.ts';
-import { createLogger, type HostLogger } from './log.ts';
+import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { mediaPolicy } from './media/policy.ts';
 import { recordOutbound } from './activity.ts';
-import { formatTarget, parseTarget, runningOutbound, sendOutboundMedia, sendOutboundText, TARGET_FORMS, type OutboundDeps } from './outbound.ts';
+import { formatTarget, parseTarget, runningOutbound, sendOutboundMedia, sendOutboundText, shorten, TARGET_FORMS, type OutboundDeps } from './outbound.ts';
 
 /** What the hosts pass to sendText / sendMedia (the part we use). */
 export interface OutboundContext {
@@ -99,6 +100,20 @@ export function createOutbound(opts: OutboundAdapterOptions) {
     ...(ids.length === 0 ? { outcome: 'not_sent' as const } : {}),
   });
 
+  /**
+   * A send's error as the host shows it (CLI output, the agent's message tool result): our words with DingTalk's code and
+   * requestid (hostErrorMessage), never its body; the whole error goes to the (redacted) log.
+   */
+  const forHost = async <T>(ctx: OutboundContext, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof DingTalkApiError || err instanceof DingTalkNetworkError)) throw err;
+      createLogger(opts.log).child(ctx.accountId || DEFAULT_ACCOUNT_ID).warn(`outbound: send to ${shorten(ctx.to)} failed: ${errorMessage(err)}`);
+      throw new Error(hostErrorMessage(err));
+    }
+  };
+
   return {
     outbound: {
       deliveryMode: 'gateway' as const,
@@ -111,16 +126,18 @@ export function createOutbound(opts: OutboundAdapterOptions) {
           return { ok: false, error: err as Error };
         }
       },
-      sendText: async (ctx: OutboundContext): Promise<OutboundDeliveryResult> => {
-        const target = parseTarget(ctx.to);
-        return result(formatTarget(target), await sendOutboundText(depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
-      },
-      sendMedia: async (ctx: OutboundContext): Promise<OutboundDeliveryResult> => {
-        const target = parseTarget(ctx.to);
-        const deps = depsFor(ctx.cfg, ctx.accountId);
-        const ids = ctx.mediaUrl ? await sendOutboundMedia(deps, target, ctx.text ?? '', ctx.mediaUrl) : await sendOutboundText(deps, target, ctx.text ?? '');
-        return result(formatTarget(target), ids, ctx.accountId);
-      },
+      sendText: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
+        forHost(ctx, async () => {
+          const target = parseTarget(ctx.to);
+          return result(formatTarget(target), await sendOutboundText(depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
+        }),
+      sendMedia: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
+        forHost(ctx, async () => {
+          const target = parseTarget(ctx.to);
+          const deps = depsFor(ctx.cfg, ctx.accountId);
+          const ids = ctx.mediaUrl ? await sendOutboundMedia(deps, target, ctx.text ?? '', ctx.mediaUrl) : await sendOutboundText(deps, target, ctx.text ?? '');
+          return result(formatTarget(target), ids, ctx.accountId);
+        }),
     },
     messaging: {
       /** Canonical `user:…` / `group:…`, case kept; an unreadable target stays as written (sendText then names the forms). */

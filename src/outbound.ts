@@ -25,9 +25,17 @@ export type OutboundTarget = { kind: 'dm'; userId: string } | { kind: 'group'; c
 /** The accepted target forms, as every unreadable target's error names them (and the host's target hint). */
 export const TARGET_FORMS = 'user:<staffId> or group:<openConversationId> (a bare staffId, or a bare cid… group id, also works)';
 
+/** Longest target read (a prefix plus the longest id); an openConversationId is about 47 characters, a staffId ≤ 64. */
+const MAX_TARGET_CHARS = 256;
+
+/** `text` for an error message: at most `max` characters, the cut marked with "…". */
+export function shorten(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 export class TargetError extends Error {
   constructor(raw: string, why: string) {
-    super(`DingTalk target "${raw}" cannot be read: ${why}; use ${TARGET_FORMS}. The gateway log prints both for every message the robot receives ("message … from user:<staffId> in group:<cid…>").`);
+    super(`DingTalk target "${shorten(raw)}" cannot be read: ${why}; use ${TARGET_FORMS}. The gateway log prints both for every message the robot receives ("message … from user:<staffId> in group:<cid…>").`);
     this.name = 'TargetError';
   }
 }
@@ -36,10 +44,19 @@ export class TargetError extends Error {
 const CHANNEL_PREFIX = /^(?:dingtalk-ai|dingtalk|ding):/i;
 const USER_PREFIX = /^(?:user|dm|staff):/i;
 const GROUP_PREFIX = /^(?:group|channel|conversation):/i;
-/** staffIds (userid): letters, digits and a few separators (spec §2.1 capture: "030008551219215"). */
-const STAFF_ID = /^[\w.@-]{1,64}$/;
+/**
+ * staffIds (userid): letters, digits and a few separators, at least one letter or digit (spec §2.1 capture:
+ * "030008551219215"; `user:.`, `user:@` are no one). Never `+`, `/` or `=`.
+ */
+const STAFF_ID = /^(?=.*[A-Za-z0-9])[\w.@-]{1,64}$/;
 /** openConversationId: `cid` + base64 (spec §2.1 capture: "cid8tfOR+7uip234mJoPjImGsuJt4fHDZ7qaZmlW1GdaOk="). */
-const CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]+$/;
+const CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]{1,125}$/;
+/**
+ * A bare id read as a group: `cid` + base64 holding a character no staffId has (`+`, `/`, `=`). Every
+ * openConversationId on record ends with base64 padding (`…GdaOk=`, spec §2.1; the docs' `cid…==`), while a staffId
+ * may well start with "cid" (`cidney`): without such a character a bare id is a staffId; `group:` forces a group.
+ */
+const BARE_CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]*[+/=][A-Za-z0-9+/=_-]*$/;
 
 /**
  * Reads `user:<staffId>`, `group:<openConversationId>`, the host's own `dingtalk-ai:user:…` syntax (also `dingtalk:` /
@@ -48,6 +65,7 @@ const CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]+$/;
  */
 export function parseTarget(raw: string): OutboundTarget {
   let rest = raw.trim();
+  if (rest.length > MAX_TARGET_CHARS) throw new TargetError(raw, `it is ${rest.length} characters long, more than any DingTalk id (at most ${MAX_TARGET_CHARS})`);
   while (CHANNEL_PREFIX.test(rest)) rest = rest.replace(CHANNEL_PREFIX, '').trim();
   if (!rest) throw new TargetError(raw, 'it is empty');
   let kind: 'dm' | 'group' | undefined;
@@ -56,12 +74,12 @@ export function parseTarget(raw: string): OutboundTarget {
   const id = kind ? rest.replace(kind === 'dm' ? USER_PREFIX : GROUP_PREFIX, '').trim() : rest;
   if (!id) throw new TargetError(raw, 'the id after the prefix is missing');
   if (id.startsWith('$:')) throw new TargetError(raw, `${id.slice(0, 10)}… is a senderId (DingTalk's encrypted id), which robots cannot message; the staffId is needed`);
-  kind ??= CONVERSATION_ID.test(id) ? 'group' : 'dm';
+  kind ??= BARE_CONVERSATION_ID.test(id) ? 'group' : 'dm';
   if (kind === 'group') {
-    if (!CONVERSATION_ID.test(id)) throw new TargetError(raw, `"${id}" is not an openConversationId (they start with "cid")`);
+    if (!CONVERSATION_ID.test(id)) throw new TargetError(raw, `"${shorten(id, 40)}" is not an openConversationId (they start with "cid")`);
     return { kind, conversationId: id };
   }
-  if (!STAFF_ID.test(id)) throw new TargetError(raw, `"${id}" is not a staffId (letters, digits, "_", "-", "." only; names are not looked up)`);
+  if (!STAFF_ID.test(id)) throw new TargetError(raw, `"${shorten(id, 40)}" is not a staffId (letters or digits, with "_", "-", ".", "@"; names are not looked up)`);
   return { kind, userId: id };
 }
 
@@ -106,8 +124,9 @@ export async function sendOutboundText(deps: OutboundDeps, target: OutboundTarge
 export async function sendOutboundMedia(deps: OutboundDeps, target: OutboundTarget, caption: string, mediaUrl: string): Promise<string[]> {
   const url = mediaUrl.trim();
   if (/^https?:\/\//i.test(url)) {
-    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || url);
-    const shown = /\.(png|jpe?g|gif|bmp)$/i.test(name) ? `![${name}](${url})` : `[${name}](${url})`;
+    const { name, href } = readMediaUrl(url);
+    const label = escapeLinkText(name);
+    const shown = /\.(png|jpe?g|gif|bmp)$/i.test(name) ? `![${label}](${href})` : `[${label}](${href})`;
     return sendOutboundText(deps, target, caption.trim() ? `${caption}\n\n${shown}` : shown);
   }
   if (!deps.account.enableMediaUpload) {
@@ -130,6 +149,32 @@ export async function sendOutboundMedia(deps: OutboundDeps, target: OutboundTarg
   ids.push(key(await sendFileMessage(deps.client, target, { fileName: uploaded.fileName, mediaId: uploaded.mediaId }, false)));
   deps.log.info(`outbound: sent file ${uploaded.fileName} to ${formatTarget(target)}`);
   return ids;
+}
+
+/**
+ * An http(s) media URL as a link: its file name (percent-decoded) and the URL with `(`, `)` and spaces escaped so the
+ * markdown link stays whole. Throws an Error naming the (shortened) URL and what to change when it is malformed.
+ */
+function readMediaUrl(url: string): { name: string; href: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`media not sent: "${shorten(url)}" is not a valid URL; check it (spaces and other special characters must be percent-encoded, e.g. %20)`);
+  }
+  const last = parsed.pathname.split('/').pop() || parsed.hostname;
+  let name: string;
+  try {
+    name = decodeURIComponent(last);
+  } catch {
+    throw new Error(`media not sent: "${shorten(url)}" has a broken percent-escape in its path ("%" must be followed by two hex digits; write a literal "%" as %25); fix the URL`);
+  }
+  return { name, href: parsed.href.replace(/[()\s]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`) };
+}
+
+/** A link's visible text with markdown's link syntax (`[`, `]`, `\\`) escaped: `a](b` stays text. */
+function escapeLinkText(text: string): string {
+  return text.replace(/[\\[\]]/g, (c) => `\\${c}`);
 }
 
 async function sendMarkdown(deps: OutboundDeps, target: OutboundTarget, md: string): Promise<string[]> {

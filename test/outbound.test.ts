@@ -42,6 +42,10 @@ describe('outbound targets', () => {
     ['  030008551219215  ', 'user:030008551219215'],
     [CID, 'group:' + CID],
     ['channel:' + CID, 'group:' + CID],
+    // A bare id is a group only with a character no staffId has (+ / =): openConversationIds end in base64 padding.
+    ['cidney', 'user:cidney'],
+    ['cidGRP001==', 'group:cidGRP001=='],
+    ['group:cidney', 'group:cidney'],
   ])('%s reads as %s (case kept)', (raw, canonical) => {
     expect(formatTarget(parseTarget(raw))).toBe(canonical);
   });
@@ -55,9 +59,28 @@ describe('outbound targets', () => {
     ['group:12345', 'is not an openConversationId (they start with "cid")'],
     ['张三', 'is not a staffId'],
     ['user:a b', 'is not a staffId'],
+    ['user:.', 'is not a staffId'],
+    ['user:..', 'is not a staffId'],
+    ['user:@', 'is not a staffId'],
+    ['group:cid', 'is not an openConversationId'],
   ])('"%s" is refused: %s, naming the accepted forms', (raw, why) => {
     expect(() => parseTarget(raw)).toThrow(why);
     expect(() => parseTarget(raw)).toThrow(`use ${TARGET_FORMS}`);
+  });
+
+  test('a huge target is refused by its length, and the error does not repeat it', () => {
+    const huge = 'group:cid' + 'A'.repeat(100_000) + '==';
+    const err = (() => {
+      try {
+        parseTarget(huge);
+      } catch (e) {
+        return e as Error;
+      }
+    })()!;
+    expect(err.message).toContain('it is 100011 characters long, more than any DingTalk id (at most 256)');
+    expect(err.message).toContain(`"${huge.slice(0, 60)}…"`);
+    expect(err.message.length).toBeLessThan(500);
+    expect(() => parseTarget('user:' + 'a'.repeat(65))).toThrow(/"a{40}…" is not a staffId/);
   });
 
   test('the host adapter: resolveTarget canonicalises or returns the error; normalizeTarget never lower-cases an id', () => {
@@ -123,6 +146,41 @@ describe('outbound sends through the running account', () => {
       ['group', 'sampleFile', { mediaId: pdf!.mediaId, fileName: '周报.pdf', fileType: 'pdf' }],
     ]);
     expect(file.messageIds).toHaveLength(2);
+  });
+
+  test('media URLs: a malformed one names the URL and the fix, nothing sent; a link name with "](" or brackets keeps the markdown whole', async () => {
+    h = await startHarness();
+    const ch = channel();
+    await expect(ch.outbound.sendMedia({ to: 'user:u1', text: '', mediaUrl: 'https://example.com/%E0%A4%A' })).rejects.toThrow(
+      'media not sent: "https://example.com/%E0%A4%A" has a broken percent-escape in its path ("%" must be followed by two hex digits; write a literal "%" as %25); fix the URL',
+    );
+    await expect(ch.outbound.sendMedia({ to: 'user:u1', text: '', mediaUrl: 'https://exa mple.com/' + 'x'.repeat(500) })).rejects.toThrow(
+      /^media not sent: "https:\/\/exa mple\.com\/x{39}…" is not a valid URL; check it/,
+    );
+    expect(h.fake.sent).toEqual([]);
+    await ch.outbound.sendMedia({ to: 'user:u1', text: '报告', mediaUrl: 'https://example.com/files/a%5D(x)%5Bb.pdf' });
+    await ch.outbound.sendMedia({ to: 'user:u1', text: '', mediaUrl: 'https://example.com/img/(1).png' });
+    expect(h.fake.sent.map((m) => m.body?.text)).toEqual([
+      '报告\n\n[a\\](x)\\[b.pdf](https://example.com/files/a%5D%28x%29%5Bb.pdf)',
+      '![(1).png](https://example.com/img/%281%29.png)',
+    ]);
+  });
+
+  test('DingTalk\'s error body never reaches the host: the error names the cause, the fix, the code and the requestid', async () => {
+    h = await startHarness();
+    const logged: string[] = [];
+    let ch: DingTalkChannel | undefined;
+    const keep = (m: string) => void logged.push(m);
+    plugin.register({ registerChannel: (r) => (ch = r.plugin), logger: { info: keep, warn: keep, error: keep } });
+    h.fake.faults.add({
+      match: { path: '/v1.0/robot/oToMessages/batchSend', times: 1 },
+      action: { status: 400, body: { code: 'invalidParameter', message: 'internal at http://10.1.2.3:8080 token=TOKEN_SECRET_123', requestid: 'RID-42' } },
+    });
+    const err = (await ch!.outbound.sendText({ to: 'user:u1', text: 'hi' }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      "DingTalk refused robot.batchSend (code invalidParameter, HTTP 400, requestid RID-42): DingTalk found the request invalid: check the target id (a staffId or an openConversationId the robot belongs to) and the message; the gateway log has DingTalk's detail",
+    );
+    expect(logged.some((l) => l.includes('outbound: send to user:u1 failed') && l.includes('RID-42'))).toBe(true);
   });
 
   test('a file outside the allowed folders is refused with the reason and the fix; nothing is uploaded or sent', async () => {

@@ -70,3 +70,36 @@ function classify(status: number, code: string): DingTalkErrorKind {
   if (status >= 500 || code === 'system.busy') return 'server';
   return 'bad-request';
 }
+
+/**
+ * An error as we hand it to the host (the CLI's output, the agent's message tool result, the status's lastError, a
+ * probe result): the cause and the fix in our words, with DingTalk's code and requestid (safe to show, and what
+ * DingTalk's support asks for). Never DingTalk's own message or body, nor a network error's text: they can carry
+ * tokens and internal addresses (hostile test: an error body with a token and 10.1.2.3 reached the agent). Other
+ * errors are ours and pass through. The full error belongs in the (redacted) log.
+ */
+export function hostErrorMessage(err: unknown): string {
+  if (err instanceof DingTalkApiError) {
+    const ids = [`code ${err.code}`, `HTTP ${err.status}`, ...(err.requestId ? [`requestid ${err.requestId}`] : [])].join(', ');
+    return `DingTalk refused ${err.api} (${ids}): ${API_ERROR_FIX[err.kind](err)}`;
+  }
+  if (err instanceof DingTalkNetworkError) {
+    const code = (err.cause as { code?: unknown } | undefined)?.code;
+    const how = err.timedOut ? 'timed out' : typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'connection failed';
+    const maybe = err.notSent ? 'nothing was sent' : 'it may still have arrived, check before sending it again';
+    return `DingTalk ${err.api} could not be reached (${how}; ${maybe}): check this machine's network and proxy (HTTPS_PROXY / NO_PROXY) and that it reaches api.dingtalk.com and oapi.dingtalk.com`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+const API_ERROR_FIX: Record<DingTalkErrorKind, (err: DingTalkApiError) => string> = {
+  auth: () => 'DingTalk refused the access token twice: check the clientId and clientSecret, and the app\'s IP allowlist in the DingTalk developer console',
+  credentials: () => 'the clientId or clientSecret is wrong: set the robot\'s AppKey and AppSecret (DingTalk developer console, 凭证与基础信息)',
+  permission: (e) =>
+    `the app lacks a permission${e.requiredScopes.length ? ` (${e.requiredScopes.join(', ')})` : ''} or this machine is outside its IP allowlist: grant it in the DingTalk developer console (权限管理) and publish a new version`,
+  throttled: () => 'DingTalk\'s rate limit for this app was hit: send less often, or try again in a minute',
+  quota: () => 'the organisation\'s DingTalk API calls for this month are used up: wait for the next month (CST) or raise the allowance with a higher DingTalk edition',
+  'session-expired': () => 'the reply link of that conversation expired: send through the robot API (user:<staffId> / group:<openConversationId>)',
+  'bad-request': () => 'DingTalk found the request invalid: check the target id (a staffId or an openConversationId the robot belongs to) and the message; the gateway log has DingTalk\'s detail',
+  server: () => 'DingTalk had an internal error: try again later',
+};
