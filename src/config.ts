@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { CONFIG_SCHEMA } from './config-schema.ts';
-import { DEFAULT_MONTHLY_CALL_BUDGET, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
+import { DEFAULT_MONTHLY_CALL_BUDGET, DOCUMENTED_ORG_ALLOWANCE, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 import { normalizeStopWord } from './stop.ts';
 
@@ -252,7 +252,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
     stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stopWords(merged.stopWords, key('stopWords'), problems),
-    monthlyCallBudget: callBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems),
+    monthlyCallBudget: callBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems, defaultCallBudget(cfg, env)),
     streaming: oneOf(merged.streaming, STREAMING_POLICIES, 'on', key('streaming'), problems),
     problems,
   };
@@ -285,8 +285,50 @@ function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: 
   return undefined;
 }
 
-function callBudget(value: unknown, key: string, problems: string[]): number {
-  if (value === undefined) return DEFAULT_MONTHLY_CALL_BUDGET;
+/**
+ * The enabled apps (distinct clientIds) of this config, each with the `monthlyCallBudget` its first account writes
+ * (undefined: not set) and that key's name.
+ */
+function configuredApps(cfg: HostConfig, env: Env): Map<string, { budget: unknown; key: string }> {
+  const { accounts, ...top } = channelConfig(cfg);
+  const apps = new Map<string, { budget: unknown; key: string }>();
+  for (const id of listAccountIds(cfg, env)) {
+    const own = accounts?.[id];
+    const merged: DingTalkAccountConfig = { ...top, ...(own && typeof own === 'object' ? own : {}) };
+    if (merged.enabled === false) continue;
+    const clientId = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : id === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
+    if (!clientId || apps.has(clientId)) continue;
+    const ownKey = own && typeof own === 'object' && 'monthlyCallBudget' in own;
+    apps.set(clientId, { budget: merged.monthlyCallBudget, key: ownKey ? `channels.${CHANNEL_ID}.accounts.${id}.monthlyCallBudget` : `channels.${CHANNEL_ID}.monthlyCallBudget` });
+  }
+  return apps;
+}
+
+/**
+ * The default `monthlyCallBudget` of each app: DEFAULT_MONTHLY_CALL_BUDGET split evenly between the apps (robots of
+ * different clientIds) configured here, since the org's allowance is shared by all its apps (governor.ts).
+ */
+function defaultCallBudget(cfg: HostConfig, env: Env): number {
+  return Math.floor(DEFAULT_MONTHLY_CALL_BUDGET / Math.max(1, configuredApps(cfg, env).size));
+}
+
+/**
+ * A warning when the apps configured here may spend more than the org's documented allowance together (their budgets,
+ * set or default, add up past DOCUMENTED_ORG_ALLOWANCE), naming the keys; undefined otherwise. Shown at start and by
+ * doctor / the probe: DingTalk refuses every app of the org (ApiCountLimitForOrg) once the org's allowance is spent.
+ */
+export function callBudgetWarning(cfg: HostConfig, env: Env = process.env): string | undefined {
+  const apps = configuredApps(cfg, env);
+  if (apps.size < 2) return undefined;
+  const share = defaultCallBudget(cfg, env);
+  const budgets = [...apps.values()].map((a) => ({ key: a.key, calls: typeof a.budget === 'number' && Number.isFinite(a.budget) ? a.budget : share }));
+  const total = budgets.reduce((sum, b) => sum + b.calls, 0);
+  if (total <= DOCUMENTED_ORG_ALLOWANCE) return undefined;
+  return `the ${apps.size} DingTalk apps configured here may spend ${total} calls a month together (${budgets.map((b) => `${b.key}: ${b.calls}`).join(', ')}), more than the ${DOCUMENTED_ORG_ALLOWANCE} the standard edition gives the whole org: lower them so they add up to your org's allowance (DingTalk developer console → 资源管理), or every app of the org stops when it runs out`;
+}
+
+function callBudget(value: unknown, key: string, problems: string[], fallback = DEFAULT_MONTHLY_CALL_BUDGET): number {
+  if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     problems.push(`${key} must be a whole number of DingTalk calls per month (0 or more, without quotes), e.g. ${DEFAULT_MONTHLY_CALL_BUDGET}; got ${JSON.stringify(value)}`);
     return DEFAULT_MONTHLY_CALL_BUDGET;

@@ -132,7 +132,7 @@ export async function watchInstances(opts: InstanceWatchOptions): Promise<Instan
 /** The account status line when others run this robot, or undefined when none does. */
 export function runningElsewhere(others: InstanceInfo[]): string | undefined {
   if (!others.length) return undefined;
-  return `this robot also runs in another process (${others.map(describeInstance).join('; ')}): each sees about half the messages; run one robot in one place`;
+  return `this robot also runs in another process (${others.map(describeInstance).join('; ')}): each sees about half the messages and counts only its own calls against monthlyCallBudget (counts in one state folder are not added across processes); run one robot in one place`;
 }
 
 /** `pid 4242 on host-b, started 2026-11-30T20:00:00.000Z`. */

@@ -6,11 +6,11 @@ import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { AccessGate, accessWarnings } from './access.ts';
 import type { AnswerOutcome } from './activity.ts';
-import { assertUsable, ConfigError, type ResolvedAccount } from './config.ts';
+import { assertUsable, callBudgetWarning, ConfigError, type ResolvedAccount } from './config.ts';
 import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
-import { budgetFor, type AppBudget } from './dingtalk/budget.ts';
+import { governedBudget, type AppBudget } from './dingtalk/budget.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { handleRobotMessage, type PipelineDeps } from './pipeline.ts';
 import { KeyedQueue } from './queue.ts';
@@ -22,7 +22,7 @@ import { AnswersInFlight } from './stop.ts';
 import { OpenCards } from './cards.ts';
 import { PendingAnswers } from './pending.ts';
 import { forgetObserved, noteConnection, observingGate } from './observed.ts';
-import { FileStore, type StateStore } from './store.ts';
+import { fileStoreAt, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
 import { FolderRegistry, watchInstances, type InstanceInfo } from './instances.ts';
 import type { HostFlavor } from './host.ts';
@@ -80,16 +80,19 @@ export interface AccountStatus extends StreamStatus {
   otherInstances: InstanceInfo[];
 }
 
+/** Where an account keeps its state: its `stateDir`, else `<host state>/dingtalk-ai/<accountId>`. */
+export function accountStateDir(account: Pick<ResolvedAccount, 'stateDir' | 'accountId'>, defaultStateDir: string): string {
+  return account.stateDir ?? join(defaultStateDir, 'dingtalk-ai', account.accountId);
+}
+
 export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   const { account, log, signal } = opts;
   assertUsable(account);
-  const stateDir = account.stateDir ?? join(opts.defaultStateDir, 'dingtalk-ai', account.accountId);
-  const store = opts.store ?? new FileStore({ dir: stateDir, onError: (err) => log.warn(`state store: ${errorMessage(err)}`) });
-  const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
+  const stateDir = accountStateDir(account, opts.defaultStateDir);
+  const store = opts.store ?? fileStoreAt(stateDir, (err) => log.warn(`state store: ${errorMessage(err)}`));
   forgetObserved(account.accountId);
   // The app's monthly call governor: every account of the app counts into it (src/dingtalk/governor.ts).
-  budget.governor.configure({ clientId: account.clientId, monthlyCallBudget: account.monthlyCallBudget, baseIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS, log });
-  await budget.governor.attach(store);
+  const budget = await governedBudget(account, store, { log, baseIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS, budget: opts.budget });
   // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
   // and none starts after it — no REST call of this run happens after this function returned.
   const halt = new AbortController();
@@ -126,6 +129,8 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     onAnswer: opts.onAnswer,
   };
   for (const warning of accessWarnings(account)) log.warn(warning);
+  const sharedBudget = opts.cfg && callBudgetWarning(opts.cfg);
+  if (sharedBudget) log.warn(sharedBudget);
   if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.
   setMaxListeners(0, signal);

@@ -16,8 +16,10 @@
  */
 import { DEFAULT_ACCOUNT_ID, CHANNEL_ID, type HostConfig, type ResolvedAccount } from './config.ts';
 import { DingTalkClient } from './dingtalk/client.ts';
-import { budgetFor } from './dingtalk/budget.ts';
+import { governedBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
+import { accountStateDir } from './monitor.ts';
+import { fileStoreAt } from './store.ts';
 import { MARKDOWN_CHUNK_CHARS } from './deliver.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { mediaPolicy } from './media/policy.ts';
@@ -58,9 +60,11 @@ export function createOutbound(opts: OutboundAdapterOptions) {
 
   /**
    * The account's client: the running one in this process, else one made from the config with the app's shared call
-   * budget (the host sent from a process where the account does not run). Throws naming the problem and its key.
+   * budget, set from the account's `monthlyCallBudget` and counting into its state folder exactly as the running
+   * account does (governedBudget): the host sent from a process where the account does not run (stopped, failed to
+   * start, between reloads). Throws naming the problem and its key.
    */
-  const depsFor = (cfg: HostConfig | undefined, accountId: string | null | undefined): OutboundDeps => {
+  const depsFor = async (cfg: HostConfig | undefined, accountId: string | null | undefined): Promise<OutboundDeps> => {
     const id = accountId || DEFAULT_ACCOUNT_ID;
     const live = runningOutbound(id);
     if (live) return live;
@@ -69,19 +73,21 @@ export function createOutbound(opts: OutboundAdapterOptions) {
     if (account.problems.length) throw new Error(`DingTalk account "${id}" is not configured: ${account.problems.join('; ')}`);
     const key = `channels.${CHANNEL_ID}${id === DEFAULT_ACCOUNT_ID ? '' : `.accounts.${id}`}.enabled`;
     if (!account.enabled) throw new Error(`DingTalk account "${id}" is disabled (${key} is false); set it to true to send`);
+    const log = createLogger(opts.log, { debug: account.debug }).child(id);
+    const store = fileStoreAt(accountStateDir(account, opts.stateDir()), (err) => log.warn(`state store: ${errorMessage(err)}`));
+    const budget = await governedBudget(account, store, { log });
     const fingerprint = [account.clientId, account.clientSecret, account.apiBaseUrl, account.oapiBaseUrl].join('\n');
     const cached = idle.get(id);
     if (cached?.fingerprint === fingerprint) return cached.deps;
-    const log = createLogger(opts.log, { debug: account.debug }).child(id);
     const client = new DingTalkClient({
       clientId: account.clientId,
       clientSecret: account.clientSecret,
       apiBaseUrl: account.apiBaseUrl,
       oapiBaseUrl: account.oapiBaseUrl,
       log,
-      gate: budgetFor(account.clientId, account.dingtalkEdition),
+      gate: budget,
       // The agent's own sends count against the app's monthly call budget like answers (src/dingtalk/governor.ts).
-      meter: budgetFor(account.clientId, account.dingtalkEdition).governor,
+      meter: budget.governor,
     });
     const deps: OutboundDeps = { account, client, policy: mediaPolicy(account, hostCfg, opts.stateDir()), log };
     idle.set(id, { fingerprint, deps });
@@ -129,12 +135,12 @@ export function createOutbound(opts: OutboundAdapterOptions) {
       sendText: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
         forHost(ctx, async () => {
           const target = parseTarget(ctx.to);
-          return result(formatTarget(target), await sendOutboundText(depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
+          return result(formatTarget(target), await sendOutboundText(await depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
         }),
       sendMedia: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
         forHost(ctx, async () => {
           const target = parseTarget(ctx.to);
-          const deps = depsFor(ctx.cfg, ctx.accountId);
+          const deps = await depsFor(ctx.cfg, ctx.accountId);
           const ids = ctx.mediaUrl ? await sendOutboundMedia(deps, target, ctx.text ?? '', ctx.mediaUrl) : await sendOutboundText(deps, target, ctx.text ?? '');
           return result(formatTarget(target), ids, ctx.accountId);
         }),

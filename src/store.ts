@@ -9,7 +9,7 @@
  * how many records exist (see the file store below).
  */
 import { appendFile, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /**
  * Namespaced key/value state with per-record expiry. Values must be JSON-serialisable (a shared store
@@ -413,4 +413,24 @@ export class MemoryStore implements StateStore {
   }
 
   async flush(): Promise<void> {}
+}
+
+const fileStores = new Map<string, { store: FileStore; onError: (err: unknown) => void }>();
+
+/**
+ * The process's one file store on `dir`: every path that needs an account's state (its running account, an outbound
+ * send while it does not run, each restart) gets the same instance. Two FileStores on one folder would each keep their
+ * own copy in memory and overwrite each other's appends and compactions. `onError`: the latest caller's.
+ */
+export function fileStoreAt(dir: string, onError: (err: unknown) => void = () => {}): FileStore {
+  const key = resolve(dir);
+  let entry = fileStores.get(key);
+  if (!entry) {
+    const created: { store?: FileStore; onError: (err: unknown) => void } = { onError };
+    created.store = new FileStore({ dir: key, onError: (err) => created.onError(err) });
+    entry = created as { store: FileStore; onError: (err: unknown) => void };
+    fileStores.set(key, entry);
+  }
+  entry.onError = onError;
+  return entry.store;
 }

@@ -150,7 +150,7 @@ describe('channel registration', () => {
     runs.push(start(second));
     await fake.waitFor(() => second.some((s) => s.connected === true));
     const last = second.at(-1)!;
-    expect(last.lastError).toMatch(/^this robot also runs in another process \(pid \d+ on .+\): each sees about half the messages; run one robot in one place$/);
+    expect(last.lastError).toMatch(/^this robot also runs in another process \(pid \d+ on .+\): each sees about half the messages and counts only its own calls against monthlyCallBudget \(counts in one state folder are not added across processes\); run one robot in one place$/);
     expect(last.otherInstances).toHaveLength(1);
     expect(first.every((s) => !s.lastError)).toBe(true);
     controller.abort();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { assertUsable, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
+import { assertUsable, callBudgetWarning, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
 import { isStopWord } from '../src/stop.ts';
 
 const base: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec' } } };
@@ -156,6 +156,22 @@ describe('account resolution', () => {
     expect(budget(1e300).problems[0]).toContain('at most 1000000 calls per month');
     expect(budget(1_000_000)).toMatchObject({ problems: [], monthlyCallBudget: 1_000_000 });
     expect(budget(0)).toMatchObject({ problems: [], monthlyCallBudget: 0 });
+  });
+
+  test('several robots (apps) share the org allowance: the default budget is split between the apps configured; explicit budgets past 5,000 together are warned about, naming the keys', () => {
+    const two = (a: Record<string, unknown> = {}, b: Record<string, unknown> = {}): HostConfig => ({
+      channels: { 'dingtalk-ai': { accounts: { sales: { clientId: 'dingA', clientSecret: 's', ...a }, hr: { clientId: 'dingB', clientSecret: 's', ...b } } } },
+    });
+    expect(resolveAccount(base, 'default', {}).monthlyCallBudget).toBe(4000);
+    expect(resolveAccount(two(), 'sales', {}).monthlyCallBudget).toBe(2000);
+    expect(resolveAccount(two(), 'hr', {}).monthlyCallBudget).toBe(2000);
+    expect(callBudgetWarning(two(), {})).toBeUndefined();
+    // A disabled robot takes no share.
+    expect(resolveAccount(two({}, { enabled: false }), 'sales', {}).monthlyCallBudget).toBe(4000);
+    expect(callBudgetWarning(two({ monthlyCallBudget: 2500 }, { monthlyCallBudget: 2500 }), {})).toBeUndefined();
+    expect(callBudgetWarning(two({ monthlyCallBudget: 4000 }), {})).toBe(
+      'the 2 DingTalk apps configured here may spend 6000 calls a month together (channels.dingtalk-ai.accounts.sales.monthlyCallBudget: 4000, channels.dingtalk-ai.monthlyCallBudget: 2000), more than the 5000 the standard edition gives the whole org: lower them so they add up to your org\'s allowance (DingTalk developer console → 资源管理), or every app of the org stops when it runs out',
+    );
   });
 
   test('an account key is named with its account path', () => {

@@ -100,7 +100,7 @@ describe('one robot in two places', () => {
   test('the status line names the other process and the rule', () => {
     expect(runningElsewhere([])).toBeUndefined();
     expect(runningElsewhere([record({ pid: 42, host: 'host-b', startedAt: Date.UTC(2026, 10, 30, 20) })])).toBe(
-      'this robot also runs in another process (pid 42 on host-b, started 2026-11-30T20:00:00.000Z): each sees about half the messages; run one robot in one place',
+      'this robot also runs in another process (pid 42 on host-b, started 2026-11-30T20:00:00.000Z): each sees about half the messages and counts only its own calls against monthlyCallBudget (counts in one state folder are not added across processes); run one robot in one place',
     );
   });
 });

@@ -9,6 +9,8 @@
  * - the monthly-quota switch: after `ApiCountLimitForOrg` the app stops using cards for a while;
  * - the monthly call governor (./governor.ts): the month's calls counted, each answer's delivery mode.
  */
+import type { Logger } from '../log.ts';
+import type { StateStore } from '../store.ts';
 import type { CallGate } from './client.ts';
 import { CallGovernor } from './governor.ts';
 
@@ -183,4 +185,21 @@ export function budgetFor(clientId: string, edition: Edition = 'standard'): AppB
   if (!b) budgets.set(clientId, (b = new AppBudget({ edition, governor: new CallGovernor({ clientId }) })));
   else b.setLimit(EDITION_QPS[edition]);
   return b;
+}
+
+/**
+ * The budget of an account's app, its governor set from the account's `monthlyCallBudget` and counting into the
+ * account's state `store`: the one way to set it up, whichever path reaches the app first in this process (the running
+ * account, or an outbound send while the account does not run here), so the budget and the saved count never depend
+ * on which came first. `baseIntervalMs`: the card grid, given by the running account only.
+ */
+export async function governedBudget(
+  account: { clientId: string; dingtalkEdition: Edition; monthlyCallBudget: number },
+  store: StateStore,
+  opts: { log?: Logger; baseIntervalMs?: number; budget?: AppBudget } = {},
+): Promise<AppBudget> {
+  const budget = opts.budget ?? budgetFor(account.clientId, account.dingtalkEdition);
+  budget.governor.configure({ clientId: account.clientId, monthlyCallBudget: account.monthlyCallBudget, baseIntervalMs: opts.baseIntervalMs, log: opts.log });
+  await budget.governor.attach(store);
+  return budget;
 }
