@@ -107,7 +107,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
       const message = errorMessage(err);
       if (/authFailed/.test(message)) add({ step: 2, name: 'Stream registration', status: 'fail', message: causeProblem('dingtalk.credentials'), fix: causeFix('dingtalk.credentials') });
       else if (networkCode(err)) add({ step: 2, name: 'Stream registration', status: 'fail', ...unreachable(account.streamGatewayUrl, networkCode(err)!) });
-      else add({ step: 2, name: 'Stream registration', status: 'fail', message, fix: 'in the DingTalk developer console set the robot’s message receiving mode to Stream and publish the app again' });
+      // In our words (streamFailure): the gateway's own body can carry internal addresses.
+      else add({ step: 2, name: 'Stream registration', status: 'fail', ...streamFailure(message) });
     }
   }
 
@@ -308,7 +309,7 @@ export function streamFailure(error: string | undefined): { message: string; fix
 
 function mediaFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
   // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
-  if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (${err.code}: ${err.message})` }), fix: causeFix('media.permission') };
+  if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (code ${err.code}${err.requestId ? `, requestid ${err.requestId}` : ''})` }), fix: causeFix('media.permission') };
   return dingTalkFailure(err, baseUrl);
 }
 

@@ -185,6 +185,15 @@ describe('doctor', () => {
     expect(gw.requests[0]!.body.model).toBe('clawdbot:ops');
   });
 
+  test('DingTalk\'s error bodies (a token, an internal address) stay out of the checks: our words, the code and requestid', async () => {
+    fake.faults.add({ match: { path: '/media/upload' }, action: { status: 200, body: { errcode: 40035, errmsg: 'denied at 10.1.2.3 token=TOK_X', request_id: 'RQ9' } } });
+    fake.faults.add({ match: { path: '/v1.0/gateway/connections/open' }, action: { status: 500, body: { code: 'system.err', message: 'backend 10.1.2.3:8080 down' } } });
+    const checks = await doctor();
+    expect(find(checks, 'media upload').message).toContain('(code 40035, requestid RQ9)');
+    expect(find(checks, 'Stream registration')).toMatchObject({ status: 'fail', message: 'DingTalk refused the Stream registration (HTTP 500)' });
+    expect(JSON.stringify(checks)).not.toMatch(/10\.1\.2\.3|TOK_X/);
+  });
+
   test('5. media upload refused → the media fix; off → skipped', async () => {
     fake.faults.add({ match: { path: '/media/upload' }, action: { status: 200, body: { errcode: 40035, errmsg: 'no permission' } } });
     expect(find(await doctor(), 'media upload')).toMatchObject({ status: 'fail', fix: expect.stringContaining('enableMediaUpload: false') });
