@@ -72,7 +72,9 @@ export class OpenCards {
       if (rec.openedAt < this.now() - KEEP_MS) continue;
       const note = text('cardInterrupted', rec.lang);
       try {
-        await updateCard(client, { outTrackId: id, params: { flowStatus: FLOW.FAILED, [CONTENT_KEY]: rec.text ? `${rec.text}\n\n${note}` : note } });
+        // Reserved: this is the final call the dead run's plan reserved and never made. A spent monthly budget must
+        // not leave the card "typing" until next month (src/dingtalk/governor.ts: reserved calls pass a spent budget).
+        await updateCard(client, { outTrackId: id, params: { flowStatus: FLOW.FAILED, [CONTENT_KEY]: rec.text ? `${rec.text}\n\n${note}` : note } }, { reserved: true });
         closed++;
         this.log.info(`card ${id} left open by an earlier run: closed`);
       } catch (err) {

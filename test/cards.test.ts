@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenCards } from '../src/cards.ts';
 import { DingTalkClient } from '../src/dingtalk/client.ts';
+import { CallGovernor } from '../src/dingtalk/governor.ts';
 import { createAndDeliverCard } from '../src/dingtalk/endpoints.ts';
 import { createLogger } from '../src/log.ts';
 import { FileStore } from '../src/store.ts';
@@ -42,6 +43,19 @@ describe('open-card registry', () => {
     expect(fake.cardShows(fake.card('c3'))).toBe('⚠️ The service restarted before this answer was finished. Please send your question again.');
     expect(fake.cardTyping(fake.card('c2'))).toBe(true); // closed by its own run: not touched
     expect(await after.list()).toEqual({});
+  });
+
+  test('a spent monthly budget does not keep a card left open "typing": closing it is the call its answer reserved', async () => {
+    fake = await startFakeDingTalk();
+    const setup = new DingTalkClient({ clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, log });
+    await createAndDeliverCard(setup, { templateId: 't', outTrackId: 'spent', target: { kind: 'dm', userId: 'u1' }, params: { flowStatus: '2' } });
+    const governor = new CallGovernor({ clientId: 'dingAPPKEY', monthlyCallBudget: 0 });
+    const client = new DingTalkClient({ clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, log, meter: governor });
+    const cards = new OpenCards({ store: new FileStore({ dir: await mkdtemp(join(tmpdir(), 'dt-cards-')) }), accountId: 'default', log });
+    cards.tracker('zh').opened('spent');
+    expect(await cards.closeLeftovers(client)).toBe(1);
+    expect(fake.card('spent').flowStatusHistory.at(-1)).toBe('5');
+    expect(fake.cardTyping(fake.card('spent'))).toBe(false);
   });
 
   test('a card DingTalk no longer knows is forgotten; one that cannot be reached now is kept for the next start', async () => {
