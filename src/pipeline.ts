@@ -124,7 +124,7 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
  * A group member with this many messages queued or being answered: their next one is not taken (they are told to send
  * it again later). Others' messages then wait behind at most this many answers of one member.
  */
-export const MAX_WAITING_PER_SENDER = 3;
+export const MAX_WAITING_PER_SENDER = 5;
 
 async function answer(deps: PipelineDeps, msg: InboundMessage, groupPrompt: string | undefined, arrival: Arrival): Promise<void> {
   const { account, log } = deps;

@@ -198,18 +198,18 @@ describe('a DingTalk message becomes a streaming AI Card answer', () => {
     expect(order.indexOf('other')).toBeLessThan(order.indexOf('second'));
   });
 
-  test('in a group, one member with 3 messages waiting gets no 4th taken (told so); another member is answered after at most those 3', async () => {
+  test('in a group, one member with 5 messages waiting gets no 6th taken (told so); another member is answered after at most those 5', async () => {
     h = await startHarness();
     h.gw.respond = (req) => ({ kind: 'stream', deltas: chunkText(`A:${lastUserText(req)}`), delayMs: 30 });
     const group = { group: true, conversationId: 'cidBUSY==' } as const;
-    const burst = ['q1', 'q2', 'q3', 'q4', 'q5'].map((q) => h!.fake.pushRobotMessage(h!.fake.msg.text(q, { ...group, senderStaffId: 'flooder' })));
+    const burst = ['q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7'].map((q) => h!.fake.pushRobotMessage(h!.fake.msg.text(q, { ...group, senderStaffId: 'flooder' })));
     const other = h.fake.pushRobotMessage(h.fake.msg.text('colleague', { ...group, senderStaffId: 'u2' }));
     for (const m of [...burst, other]) await h.fake.waitForAck(m.messageId, { within: 1000 });
-    await h.fake.waitFor(() => h!.gw.requests.length === 4 && h!.fake.cardList().filter((c) => c.flowStatusHistory.at(-1) === '3').length === 4, { timeoutMs: 5000 });
-    expect(h.gw.requests.map((r) => lastUserText(r).split('\n').at(-1))).toEqual(['q1', 'q2', 'q3', 'colleague']);
+    await h.fake.waitFor(() => h!.gw.requests.length === 6 && h!.fake.cardList().filter((c) => c.flowStatusHistory.at(-1) === '3').length === 6, { timeoutMs: 5000 });
+    expect(h.gw.requests.map((r) => lastUserText(r).split('\n').at(-1))).toEqual(['q1', 'q2', 'q3', 'q4', 'q5', 'colleague']);
     const notices = h.fake.calls.filter((c) => c.path === '/robot/sendBySession').map((c) => (c.body as { markdown: { text: string } }).markdown.text);
-    expect(notices.filter((t) => t.startsWith('⏳ You already have 3 messages waiting for an answer; this one was not taken.'))).toHaveLength(2);
-    expect(notices.at(-1)).toBe('⏳ 3 earlier message(s) are being answered first; yours is next in line.\n\n@u2');
+    expect(notices.filter((t) => t.startsWith('⏳ You already have 5 messages waiting for an answer; this one was not taken.'))).toHaveLength(2);
+    expect(notices.at(-1)).toBe('⏳ 5 earlier message(s) are being answered first; yours is next in line.\n\n@u2');
   });
 
   test('malformed frames are ACKed (when they have an id) and logged; the next message is still answered', async () => {

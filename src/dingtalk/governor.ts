@@ -86,12 +86,15 @@ export const FLOOD_WINDOW_MS = 60_000;
  * More messages than this from one sender (in one conversation) arrived within FLOOD_WINDOW_MS: the answers to the
  * next ones get at best a final-only card, and beyond twice this, markdown (0 counted calls). Counted when the message
  * arrives, not when its answer starts (answers in one conversation run one at a time, so a start-time count would
- * let 40 queued messages of 20-s answers all stream). 40 quick messages from one person then cost about 3 streamed
- * answers and 3 final-only cards (~60 calls) instead of 40 cards (147 calls, measured in issue 18).
+ * let 40 queued messages of 20-s answers all stream). Six, not fewer: a person chatting normally (two questions, `/new`,
+ * a follow-up, a correction) sends four or five messages a minute and should still see answers stream; a seventh
+ * in a minute is a burst. 40 quick messages from one person then cost about 6 streamed answers and 6 final-only cards
+ * (~80–120 calls, depending on answer length) instead of 40 streamed cards (~560 calls for 20-s answers, measured by
+ * the hostile test of issue 18).
  */
-export const FLOOD_SENDER_ANSWERS = 3;
+export const FLOOD_SENDER_ANSWERS = 6;
 /** More answers than this in one conversation within FLOOD_WINDOW_MS: at best a final-only card. */
-export const FLOOD_CONVERSATION_ANSWERS = 6;
+export const FLOOD_CONVERSATION_ANSWERS = 12;
 const THRESHOLDS = [50, 80, 100] as const;
 const DAY_MS = 86_400_000;
 /** China Standard Time, where DingTalk's monthly counters reset. */

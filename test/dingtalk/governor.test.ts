@@ -196,7 +196,7 @@ describe('the governor picks each answer’s delivery mode', () => {
     expect(g.plan(dm('flooder')).mode).toBe('stream');
   });
 
-  test('a flood is counted as the messages arrive: 40 quick messages whose 20-s answers run one after another still get 3 streamed, 3 final-only, the rest markdown', () => {
+  test('a flood is counted as the messages arrive: 40 quick messages whose 20-s answers run one after another still get FLOOD_SENDER_ANSWERS streamed, as many final-only, the rest markdown', () => {
     const c = clock('2026-11-16T00:00:00Z');
     const g = new CallGovernor({ clientId: 'dingA', now: c.now });
     // All 40 arrive within 20 s; the conversation queue then answers them one at a time, 20 s each.
@@ -207,9 +207,10 @@ describe('the governor picks each answer’s delivery mode', () => {
       p.done();
       return p.mode;
     });
-    expect(modes.slice(0, 3)).toEqual(['stream', 'stream', 'stream']);
-    expect(modes.slice(3, 6)).toEqual(['final-card', 'final-card', 'final-card']);
-    expect(new Set(modes.slice(6))).toEqual(new Set(['markdown']));
+    const n = FLOOD_SENDER_ANSWERS;
+    expect(modes.slice(0, n)).toEqual(Array(n).fill('stream'));
+    expect(modes.slice(n, 2 * n)).toEqual(Array(n).fill('final-card'));
+    expect(new Set(modes.slice(2 * n))).toEqual(new Set(['markdown']));
     // Answers that start long after the burst do not count as new arrivals: a message sent now streams again.
     expect(g.plan(dm('flooder')).mode).toBe('stream');
   });

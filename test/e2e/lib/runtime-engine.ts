@@ -50,7 +50,7 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
     started = true;
   };
   const text = (t: string, extra: Record<string, unknown> = {}) => ctx.fake.msg.text(t, { senderStaffId: staffId, senderNick: nick, ...extra });
-  // The call governor gives a sender with more than FLOOD_SENDER_ANSWERS (3) answers within 60 s a final-only card,
+  // The call governor gives a sender with more than FLOOD_SENDER_ANSWERS (6) answers within 60 s a final-only card,
   // then markdown (src/dingtalk/governor.ts): steps that prove streaming use their own senders (allowFrom lists them).
   const mediaStaff = `${staffId}-media`;
   const stopStaff = `${staffId}-stop`;
