@@ -132,7 +132,8 @@ export function createChannel(api: PluginApi) {
         lastOutboundAt: Math.max(Number(runtime?.lastOutboundAt ?? 0), activityOf(account.accountId).lastOutboundAt ?? 0) || null,
         // Counted by the running account; a new day starts at 0 even before its first answer.
         answersToday: runtime?.answersDay === localDay(Date.now()) && typeof runtime.answersToday === 'number' ? runtime.answersToday : 0,
-        lastError: runtime?.lastError ?? (account.problems.length ? account.problems.join('; ') : null) ?? observedFailure(account.accountId),
+        // A config problem first: it is why the account does not run now, whatever failed while it still ran.
+        lastError: (account.problems.length ? account.problems.join('; ') : null) ?? runtime?.lastError ?? observedFailure(account.accountId),
         // The app's monthly call governor (issue 18): calls this month, the budget, the mode in force.
         ...(account.clientId ? { callBudget: describeCallBudget(budgetFor(account.clientId, account.dingtalkEdition).governor.status()) } : {}),
       }),

@@ -59,6 +59,11 @@ describe('channel registration', () => {
     expect(ch.config.isConfigured(account)).toBe(false);
     expect(ch.config.unconfiguredReason(account)).toContain('channels.dingtalk-ai.clientSecret is missing');
     expect(ch.status.buildAccountSnapshot({ account }).lastError).toContain('clientSecret');
+    // What failed while the account still ran (an answer, the connection) must not hide why it does not run now.
+    const runtime = { accountId: 'default', running: false, connected: false, lastError: 'answer failed at 2026-12-01T02:03:28.000Z: The gateway rejected our credentials (HTTP 401).' };
+    const shown = ch.status.buildAccountSnapshot({ account, runtime }).lastError;
+    expect(shown).toContain('channels.dingtalk-ai.clientSecret is missing');
+    expect(shown).not.toContain('answer failed');
   });
 
   test('an unknown key (Clawdbot does not validate the section) makes the account not configured, naming the key', () => {

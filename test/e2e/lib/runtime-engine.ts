@@ -94,10 +94,10 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
   ctx.step('engine runtime: the host saw the DingTalk user as the sender, not the owner', { needs: ['runtime'] }, async () => {
     // The session the host stored for the turn: its origin is the DingTalk user (address, display name, direct chat),
     // not the gateway's owner.
-    const origin = await storedText(ctx, `dingtalk-ai:${staffId}`);
-    expect(origin, 'no host session entry names the DingTalk sender').toBeDefined();
-    expect(origin).toContain(nick);
-    expect(origin).toContain('direct');
+    const around = await storedText(ctx, `dingtalk-ai:${staffId}`);
+    expect(around.length, 'no host session entry names the DingTalk sender').toBeGreaterThan(0);
+    // A SQLite file (and its WAL) holds older page copies too: one occurrence must carry the whole origin.
+    expect(around.find((t) => t.includes(nick) && t.includes('direct')), JSON.stringify(around.map((t) => t.replace(/\0+/g, ' ').slice(0, 300)))).toBeDefined();
     if (name === 'openclaw') {
       // OpenClaw also tells the model who sent the message (its per-turn context block carries the sender id).
       const [messages] = await rawFor(`runtime first ${name} kilo`);
@@ -133,7 +133,7 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
     expect(card!.deliveries[0]).toMatchObject({ spaceType: 'IM_GROUP', spaceId: conversationId });
     expect(card!.streams.msgContent!.content).toContain(q);
     // The host recorded a group session for that DingTalk group.
-    expect(await storedText(ctx, `dingtalk-ai:group:${conversationId}`), 'no host session entry for the group').toBeDefined();
+    expect((await storedText(ctx, `dingtalk-ai:group:${conversationId}`)).length, 'no host session entry for the group').toBeGreaterThan(0);
     const [messages] = await rawFor(q);
     expect(messages).toContain(nick);
   });
@@ -228,6 +228,9 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
       console.log(`[e2e] ${name}: empty ${where} turn shows ${JSON.stringify(shown)}`);
       // OpenClaw retries an empty model turn and then says so itself; with nothing from the host, the plugin's text
       // (texts.ts emptyAnswer, in English: the question is English).
+      // OpenClaw may also recover by itself: its retry prompt gets a visible answer from the mock (the card then
+      // shows that answer, FINISHED: not stuck, not empty).
+      if (name === 'openclaw' && shown.startsWith(`MOCK_ANSWER: ${OPENCLAW_RETRY_PROMPT}`)) continue;
       expect(['(The agent returned no content.)', ...OPENCLAW_EMPTY_TURN]).toContain(shown);
     }
   });
@@ -240,25 +243,29 @@ export function defineRuntimeEngineSteps(ctx: SuiteContext, o: RuntimeStepsOptio
  * (dist/builtin-openclaw-*.mjs EMPTY_RESPONSE_RETRY_INSTRUCTION, then this notice), and for a turn whose final text it
  * did not deliver (dist/commentary-progress-owner-*.mjs).
  */
+/** The start of OpenClaw 2026.9.6's retry instruction after an empty model answer (seen in the e2e run of 2026-12-01). */
+const OPENCLAW_RETRY_PROMPT = 'The previous attempt did not produce a user-visible answer.';
 const OPENCLAW_EMPTY_TURN = [
   "⚠️ Agent couldn't generate a response. Please try again.",
   'I finished the turn, but it did not produce a visible reply. Please try again, or start a new session if this keeps happening.',
 ];
 
 /**
- * Text around `needle` in the host's session store: Clawdbot keeps `agents/<id>/sessions/sessions.json` (entries with
+ * The text around every occurrence of `needle` in the host's session store: Clawdbot keeps `agents/<id>/sessions/sessions.json` (entries with
  * `origin: { from, label, chatType }`), OpenClaw 2026.9 a SQLite state database; both are searched as raw bytes.
  */
-async function storedText(ctx: SuiteContext, needle: string): Promise<string | undefined> {
+async function storedText(ctx: SuiteContext, needle: string): Promise<string[]> {
   const files = await listFiles(ctx.host.stateDir);
+  const around: string[] = [];
   for (const f of files) {
     if (!/(sessions?\.json|\.sqlite|\.db)(-wal)?$/i.test(f)) continue;
     const bytes = await readFile(f).catch(() => undefined);
     if (!bytes) continue;
-    const at = bytes.indexOf(needle);
-    if (at >= 0) return bytes.subarray(Math.max(0, at - 400), at + 400).toString('utf8');
+    for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + needle.length)) {
+      around.push(bytes.subarray(Math.max(0, at - 400), at + 400).toString('utf8'));
+    }
   }
-  return undefined;
+  return around;
 }
 
 async function listFiles(dir: string, depth = 0): Promise<string[]> {
