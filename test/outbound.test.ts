@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import plugin from '../plugin.ts';
 import type { DingTalkChannel } from '../src/channel.ts';
@@ -185,7 +185,9 @@ describe('outbound sends through the running account', () => {
 
   test('a file outside the allowed folders is refused with the reason and the fix; nothing is uploaded or sent', async () => {
     h = await startHarness();
-    const dir = await mkdtemp(join(process.cwd(), '.dt-outside-'));
+    // Not under the repo: a clone under /tmp is inside the allowed tmp root. The home folder is no root (src/media/policy.ts).
+    const dir = await mkdtemp(join(homedir(), '.dt-outside-'));
+    expect(dir.startsWith(tmpdir())).toBe(false);
     cleanup.push(dir);
     await writeFile(join(dir, 'secret.pdf'), PDF);
     await expect(channel().outbound.sendMedia({ to: 'user:u1', text: 'x', mediaUrl: join(dir, 'secret.pdf') })).rejects.toThrow(
