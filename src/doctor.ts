@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { callBudgetWarning, type HostConfig, type ResolvedAccount } from './config.ts';
-import { DingTalkClient } from './dingtalk/client.ts';
+import { clientFor } from './dingtalk/client.ts';
 import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { proxyFor } from './dingtalk/proxy.ts';
@@ -86,7 +86,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   const hasCredentials = !!account.clientId && !!account.clientSecret;
 
   // 2. DingTalk: access token, Stream registration.
-  const client = new DingTalkClient({ clientId: account.clientId, clientSecret: account.clientSecret, apiBaseUrl: account.apiBaseUrl, oapiBaseUrl: account.oapiBaseUrl, log: silent, requestTimeoutMs: timeoutMs, sleep: async () => {} });
+  const client = clientFor(account, { log: silent, requestTimeoutMs: timeoutMs, sleep: async () => {} });
   let tokenOk = false;
   if (!hasCredentials) {
     add({ step: 2, name: 'DingTalk access token', status: 'skip', message: 'needs clientId and clientSecret (see config)' });

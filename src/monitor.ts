@@ -9,7 +9,7 @@ import type { AnswerOutcome } from './activity.ts';
 import { assertUsable, callBudgetWarning, ConfigError, type ResolvedAccount } from './config.ts';
 import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
-import { DingTalkClient } from './dingtalk/client.ts';
+import { clientFor } from './dingtalk/client.ts';
 import { governedBudget, type AppBudget } from './dingtalk/budget.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { handleRobotMessage, type PipelineDeps } from './pipeline.ts';
@@ -96,16 +96,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   // Aborted once stopping is over (cards closed, or the grace passed): every DingTalk call of this run ends then,
   // and none starts after it — no REST call of this run happens after this function returned.
   const halt = new AbortController();
-  const client = new DingTalkClient({
-    clientId: account.clientId,
-    clientSecret: account.clientSecret,
-    apiBaseUrl: account.apiBaseUrl,
-    oapiBaseUrl: account.oapiBaseUrl,
-    log,
-    gate: observingGate(budget, account.accountId),
-    meter: budget.governor,
-    signal: halt.signal,
-  });
+  const client = clientFor(account, { log, gate: observingGate(budget, account.accountId), meter: budget.governor, signal: halt.signal });
   const cards = new OpenCards({ store, accountId: account.accountId, log });
   const engine = opts.engine ?? createEngine(opts);
   const queue = new KeyedQueue();

@@ -15,7 +15,7 @@
  *   `hint` goes with the host's own target errors.
  */
 import { DEFAULT_ACCOUNT_ID, CHANNEL_ID, type HostConfig, type ResolvedAccount } from './config.ts';
-import { DingTalkClient } from './dingtalk/client.ts';
+import { clientFor } from './dingtalk/client.ts';
 import { governedBudget } from './dingtalk/budget.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { accountStateDir } from './monitor.ts';
@@ -79,16 +79,8 @@ export function createOutbound(opts: OutboundAdapterOptions) {
     const fingerprint = [account.clientId, account.clientSecret, account.apiBaseUrl, account.oapiBaseUrl].join('\n');
     const cached = idle.get(id);
     if (cached?.fingerprint === fingerprint) return cached.deps;
-    const client = new DingTalkClient({
-      clientId: account.clientId,
-      clientSecret: account.clientSecret,
-      apiBaseUrl: account.apiBaseUrl,
-      oapiBaseUrl: account.oapiBaseUrl,
-      log,
-      gate: budget,
-      // The agent's own sends count against the app's monthly call budget like answers (src/dingtalk/governor.ts).
-      meter: budget.governor,
-    });
+    // The agent's own sends count against the app's monthly call budget like answers (src/dingtalk/governor.ts).
+    const client = clientFor(account, { log, gate: budget, meter: budget.governor });
     const deps: OutboundDeps = { account, client, policy: mediaPolicy(account, hostCfg, opts.stateDir()), log };
     idle.set(id, { fingerprint, deps });
     return deps;

@@ -83,6 +83,21 @@ const PRIORITY_RETRIES = RETRY_DELAYS_MS.length;
 
 const passThrough: CallGate = { run: (_api, _priority, call) => call() };
 
+/** The DingTalk app a client talks as: a resolved account has these fields (src/config.ts). */
+export type DingTalkApp = Pick<DingTalkClientOptions, 'clientId' | 'clientSecret' | 'apiBaseUrl' | 'oapiBaseUrl'>;
+
+/**
+ * The one way to build the REST client for an account: its app's `clientId`/`clientSecret` and the two base URLs
+ * (`apiBaseUrl` = api.dingtalk.com or a stand-in, `oapiBaseUrl` = oapi.dingtalk.com), read from `app` and nothing
+ * else of it; everything that differs between callers (log, call gate, meter, stop signal, `requestTimeoutMs`,
+ * `sleep`) comes in `options` as `DingTalkClientOptions` has it. Makes no call; throws only a TypeError when
+ * `oapiBaseUrl` is not a URL (config resolution refuses that earlier, naming the key).
+ */
+export function clientFor(app: DingTalkApp, options: Omit<DingTalkClientOptions, keyof DingTalkApp>): DingTalkClient {
+  const { clientId, clientSecret, apiBaseUrl, oapiBaseUrl } = app;
+  return new DingTalkClient({ ...options, clientId, clientSecret, apiBaseUrl, oapiBaseUrl });
+}
+
 export class DingTalkClient {
   readonly clientId: string;
   /** Origin of oapi.dingtalk.com (or the configured stand-in), e.g. `https://oapi.dingtalk.com`. */

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import axios from 'axios';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { DingTalkClient } from '../../src/dingtalk/client.ts';
+import { clientFor, DingTalkClient } from '../../src/dingtalk/client.ts';
+import { resolveAccount, type HostConfig } from '../../src/config.ts';
 import { AppBudget } from '../../src/dingtalk/budget.ts';
 import { DingTalkApiError } from '../../src/dingtalk/errors.ts';
 import { createAndDeliverCard, RobotSendRefusedError, sendBySessionWebhook, sendRobotMessage, streamCard, uploadMedia } from '../../src/dingtalk/endpoints.ts';
@@ -248,5 +249,19 @@ describe('stopping the account (client signal)', () => {
     await expect(waiting).rejects.toThrow('the account stopped');
     await new Promise((r) => setTimeout(r, 1_200));
     expect(fake.sequence().filter((s) => s.includes('createAndDeliver'))).toEqual(['POST api /v1.0/card/instances/createAndDeliver 403']);
+  });
+});
+
+describe('clientFor (the client of an account)', () => {
+  test("talks as the account's app to its two bases (cards to api, uploads to oapi), through the caller's gate; a wrong secret is DingTalk's refusal", async () => {
+    const account = resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } } as HostConfig, 'default', {});
+    const gated: string[] = [];
+    const c = clientFor(account, { log: createLogger({ info() {}, warn() {}, error() {} }), gate: { run: (api, _priority, call) => (gated.push(api), call()) } });
+    await card(c, 'a');
+    await uploadMedia(c, { type: 'image', bytes: Buffer.from('89504e470d0a1a0a0000', 'hex'), fileName: 'a.png', contentType: 'image/png' });
+    expect(c.clientId).toBe('dingAPPKEY');
+    expect(fake.sequence()).toEqual(['POST api /v1.0/oauth2/accessToken 200', 'POST api /v1.0/card/instances/createAndDeliver 200', 'POST oapi /media/upload 200']);
+    expect(gated).toEqual(['card.createAndDeliver', 'media.upload']);
+    await expect(clientFor({ ...account, clientSecret: 'WRONG' }, { log: createLogger({ info() {}, warn() {}, error() {} }), sleep: async () => {} }).accessToken()).rejects.toMatchObject({ code: 'invalidClientIdOrSecret' });
   });
 });
