@@ -83,14 +83,17 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   if (opts.callBudget) add({ step: 2, name: 'monthly call budget', status: 'note', message: describeCallBudget(opts.callBudget) });
   const sharedBudget = opts.hostConfig && callBudgetWarning(opts.hostConfig);
   if (sharedBudget) add({ step: 1, name: 'monthly call budgets of the apps', status: 'note', message: sharedBudget });
-  const hasCredentials = !!account.clientId && !!account.clientSecret;
+  // What DingTalk's checks need that the config lacks (the config check above names the key and the fix).
+  const needs = !account.clientId || !account.clientSecret
+    ? 'needs clientId and clientSecret (see config)'
+    : [account.apiBaseUrl, account.oapiBaseUrl, account.streamGatewayUrl].some((u) => !URL.canParse(u)) ? 'needs valid apiBaseUrl, oapiBaseUrl and streamGatewayUrl (see config)' : undefined;
 
   // 2. DingTalk: access token, Stream registration.
-  const client = clientFor(account, { log: silent, requestTimeoutMs: timeoutMs, sleep: async () => {} });
+  const client = needs ? undefined : clientFor(account, { log: silent, requestTimeoutMs: timeoutMs, sleep: async () => {} });
   let tokenOk = false;
-  if (!hasCredentials) {
-    add({ step: 2, name: 'DingTalk access token', status: 'skip', message: 'needs clientId and clientSecret (see config)' });
-    add({ step: 2, name: 'Stream registration', status: 'skip', message: 'needs clientId and clientSecret (see config)' });
+  if (!client) {
+    add({ step: 2, name: 'DingTalk access token', status: 'skip', message: needs! });
+    add({ step: 2, name: 'Stream registration', status: 'skip', message: needs! });
   } else {
     try {
       await client.accessToken();
@@ -113,7 +116,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   }
 
   // 3. Card: create one for no one (never delivered), then one streaming call to it.
-  if (!tokenOk) {
+  if (!tokenOk || !client) {
     add({ step: 3, name: 'AI card', status: 'skip', message: 'needs a DingTalk access token' });
   } else if (opts.observed) {
     add(observedCheck(3, 'AI card', opts.observed.card, (err) => cardFailure(err, account.apiBaseUrl), 'the last card call succeeded'));
@@ -147,7 +150,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
 
   // 5. Media upload.
   if (!account.enableMediaUpload) add({ step: 5, name: 'media upload', status: 'skip', message: 'enableMediaUpload is off' });
-  else if (!tokenOk) add({ step: 5, name: 'media upload', status: 'skip', message: 'needs a DingTalk access token' });
+  else if (!tokenOk || !client) add({ step: 5, name: 'media upload', status: 'skip', message: 'needs a DingTalk access token' });
   else if (opts.observed) add(observedCheck(5, 'media upload', opts.observed.media, (err) => mediaFailure(err, account.oapiBaseUrl), 'the last upload succeeded'));
   else {
     try {

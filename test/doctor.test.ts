@@ -92,6 +92,16 @@ describe('doctor', () => {
     expect(doctorFailed(checks)).toBe(true);
   });
 
+  test('1. an oapiBaseUrl that is no URL: the config check names the key, the DingTalk checks are skipped (the doctor and the probe do not throw)', async () => {
+    const checks = await doctor({ oapiBaseUrl: 'oapi.example' });
+    expect(find(checks, 'config')).toMatchObject({ status: 'fail', message: 'channels.dingtalk-ai.oapiBaseUrl is not a valid http(s) URL: "oapi.example"' });
+    expect(find(checks, 'DingTalk access token')).toMatchObject({ status: 'skip', message: 'needs valid apiBaseUrl, oapiBaseUrl and streamGatewayUrl (see config)' });
+    expect(find(checks, 'media upload').status).toBe('skip');
+    expect(fake.calls).toHaveLength(0);
+    const probe = await createChannel({ registerChannel: () => {}, registrationMode: 'full' }).status.probeAccount({ account: account({ oapiBaseUrl: 'oapi.example' }), cfg: HOST_CONFIG });
+    expect(probe.error).toContain('✗ 1. config: channels.dingtalk-ai.oapiBaseUrl is not a valid http(s) URL');
+  });
+
   test('2. a wrong secret: access token and Stream registration fail, naming where to copy the credentials from', async () => {
     const checks = await doctor({ clientSecret: 'WRONG-SECRET' });
     for (const name of ['DingTalk access token', 'Stream registration']) {
