@@ -25,7 +25,7 @@ import type { HostFlavor } from './host.ts';
 import { createLogger, errorMessage, registerSecret } from './log.ts';
 import { gatewayErrorDetail, networkCode, statusKind } from './reply/gateway.ts';
 import { requestStreamTicket } from './stream.ts';
-import { CARD_NOT_DELIVERED, type ConnectionObservation, type Observed, type Observation } from './observed.ts';
+import { CARD_NOT_DELIVERED, CardNotDeliveredError, type ConnectionObservation, type Observed, type Observation } from './observed.ts';
 import { causeFix, causeProblem, failureFix, type FailureCause } from './texts.ts';
 import { describeCallBudget, type GovernorStatus } from './dingtalk/governor.ts';
 
@@ -257,7 +257,7 @@ function modelName(v: unknown): string | undefined {
 function dingTalkFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
   if (err instanceof DingTalkNetworkError) return unreachable(baseUrl, networkCode(err) ?? (err.timedOut ? 'timed out' : 'no answer'));
   if (err instanceof DingTalkApiError && (err.kind === 'credentials' || err.api === 'oauth2.accessToken')) {
-    return { message: `${causeProblem('dingtalk.credentials')} (${err.code})`, fix: causeFix('dingtalk.credentials') };
+    return { message: `${causeProblem('dingtalk.credentials')} (${ids(err)})`, fix: causeFix('dingtalk.credentials') };
   }
   // Our words, DingTalk's code and requestid: never its body (it can carry tokens and internal addresses).
   return { message: hostErrorMessage(err) };
@@ -312,15 +312,16 @@ export function streamFailure(error: string | undefined): { message: string; fix
 
 function mediaFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
   // oapi answers permission problems as HTTP 200 with an errcode: any DingTalk refusal here is the app's rights.
-  if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: err.requiredScopes.length ? scopes(err) : ` (code ${err.code}${err.requestId ? `, requestid ${err.requestId}` : ''})` }), fix: causeFix('media.permission') };
+  if (err instanceof DingTalkApiError) return { message: causeProblem('media.permission', { detail: scopes(err) }), fix: causeFix('media.permission') };
   return dingTalkFailure(err, baseUrl);
 }
 
 function cardFailure(err: unknown, baseUrl: string): { message: string; fix?: string } {
   if (err instanceof DingTalkApiError) {
     if (err.kind === 'permission') return { message: causeProblem('card.permission', { detail: scopes(err) }), fix: causeFix('card.permission') };
-    if (/templateNotExist|templateUnpublished/.test(err.code)) return { message: causeProblem('card.template', { detail: err.code }), fix: causeFix('card.template') };
-    if (err.code === CARD_NOT_DELIVERED) return { message: causeProblem('card.delivery', { detail: err.message.slice(err.message.indexOf(`${CARD_NOT_DELIVERED}: `) + CARD_NOT_DELIVERED.length + 2) }), fix: causeFix('card.delivery') };
+    if (/templateNotExist|templateUnpublished/.test(err.code)) return { message: causeProblem('card.template', { detail: ids(err) }), fix: causeFix('card.template') };
+    // DingTalk's errorMsg stays out (CardNotDeliveredError): its result code and the space's type say enough.
+    if (err instanceof CardNotDeliveredError) return { message: causeProblem('card.delivery', { detail: `${CARD_NOT_DELIVERED}, spaceType ${err.spaceType}` }), fix: causeFix('card.delivery') };
   }
   return dingTalkFailure(err, baseUrl);
 }
@@ -330,7 +331,9 @@ function unreachable(url: string, code: string): { message: string; fix: string 
   return { message: `${causeProblem('dingtalk.unreachable', { detail: host(url) })} (${code})${proxy ? ` through the proxy ${host(proxy)}` : ''}`, fix: causeFix('dingtalk.unreachable') };
 }
 
-const scopes = (err: DingTalkApiError) => (err.requiredScopes.length ? ` (DingTalk requires: ${err.requiredScopes.join(', ')})` : ` (${err.code})`);
+/** DingTalk's code and requestid of a refusal (safe to show, and what DingTalk's support asks for): never its message. */
+const ids = (err: DingTalkApiError) => `code ${err.code}${err.requestId ? `, requestid ${err.requestId}` : ''}`;
+const scopes = (err: DingTalkApiError) => (err.requiredScopes.length ? ` (DingTalk requires: ${err.requiredScopes.join(', ')}; ${ids(err)})` : ` (${ids(err)})`);
 
 function host(url: string): string {
   try {

@@ -28,6 +28,26 @@ const TELLING: readonly DingTalkApiError['kind'][] = ['permission', 'credentials
 
 const observations = new Map<string, Partial<Record<ObservedArea, Observation>>>();
 
+/** The code recorded for a card DingTalk made but did not deliver. */
+export const CARD_NOT_DELIVERED = 'deliverResults.failed';
+
+/**
+ * A card DingTalk made but did not deliver (HTTP 200, `deliverResults[i].success: false`). DingTalk gives no code and
+ * no requestid for it (protocol notes §3.3: a result is `{spaceType, spaceId, success, carrierId, errorMsg}`), only
+ * its own `errorMsg` text, which stays out: this error carries the space's type alone (`IM_ROBOT` a 1:1 chat,
+ * `IM_GROUP` a group), so whatever shows it (the probe, the status) says the cause in our words.
+ */
+export class CardNotDeliveredError extends DingTalkApiError {
+  /** DingTalk's `spaceType` of the space the card was not delivered to, e.g. `IM_ROBOT`; `unknown` when absent. */
+  readonly spaceType: string;
+
+  constructor(api: string, spaceType: string | undefined) {
+    const type = spaceType && /^[A-Z_]{1,32}$/.test(spaceType) ? spaceType : 'unknown';
+    super({ api, status: 200, code: CARD_NOT_DELIVERED, message: `the card was made but not delivered to its ${type} space` });
+    this.spaceType = type;
+  }
+}
+
 /**
  * createAndDeliver answers 200 even when it did not deliver the card, listing the space with `success: false` and a
  * reason (protocol notes §3.3 createAndDeliver: "a 200 can still carry deliverResults[i].success:false"; the fake's
@@ -35,13 +55,10 @@ const observations = new Map<string, Partial<Record<ObservedArea, Observation>>>
  */
 function undelivered(api: string, result: unknown): DingTalkApiError | undefined {
   if (api !== 'card.createAndDeliver') return undefined;
-  const results = (result as { result?: { deliverResults?: Array<{ success?: boolean; errorMsg?: string }> } } | undefined)?.result?.deliverResults;
+  const results = (result as { result?: { deliverResults?: Array<{ success?: boolean; spaceType?: string }> } } | undefined)?.result?.deliverResults;
   const failed = Array.isArray(results) ? results.find((r) => r?.success === false) : undefined;
-  return failed ? new DingTalkApiError({ api, status: 200, code: CARD_NOT_DELIVERED, message: failed.errorMsg ?? 'no reason given' }) : undefined;
+  return failed ? new CardNotDeliveredError(api, typeof failed.spaceType === 'string' ? failed.spaceType : undefined) : undefined;
 }
-
-/** The code recorded for a card DingTalk made but did not deliver. */
-export const CARD_NOT_DELIVERED = 'deliverResults.failed';
 
 /** The running account's Stream connection: up since `since`, or down since `since` with the raw `error`. */
 export interface ConnectionObservation {

@@ -204,6 +204,19 @@ describe('doctor', () => {
     expect(JSON.stringify(checks)).not.toMatch(/10\.1\.2\.3|TOK_X/);
   });
 
+  test('a refused token, template or card permission: our words with DingTalk\'s code and requestid, never its message', async () => {
+    fake.faults.add({ match: { path: '/v1.0/oauth2/accessToken', times: 1 }, action: { status: 400, body: { code: 'invalidClientIdOrSecret', message: 'app at 10.1.2.3 token=TOK_X', requestid: 'RQ1' } } });
+    const token = find(await doctor(), 'DingTalk access token');
+    expect(token).toMatchObject({ status: 'fail', message: expect.stringMatching(/^DingTalk rejected clientId\/clientSecret.* \(code invalidClientIdOrSecret, requestid RQ1\)$/) });
+    fake.faults.add({ match: { path: '/v1.0/card/instances', times: 1 }, action: { status: 400, body: { code: 'param.templateNotExist', message: 'template at 10.1.2.3', requestid: 'RQ2' } } });
+    const template = find(await doctor(), 'AI card');
+    expect(template.message).toBe('The AI card template is unavailable (code param.templateNotExist, requestid RQ2)');
+    fake.faults.add({ match: { path: '/v1.0/card/instances', times: 1 }, action: { status: 403, body: { code: 'Forbidden.AccessDenied.AccessTokenPermissionDenied', message: 'denied at 10.1.2.3', requestid: 'RQ3', accessdenieddetail: { requiredScopes: ['Card.Instance.Write'] } } } });
+    const permission = find(await doctor(), 'AI card');
+    expect(permission.message).toBe('The DingTalk app lacks the AI card permissions (DingTalk requires: Card.Instance.Write; code Forbidden.AccessDenied.AccessTokenPermissionDenied, requestid RQ3)');
+    expect(JSON.stringify([token, template, permission])).not.toMatch(/10\.1\.2\.3|TOK_X/);
+  });
+
   test('5. media upload refused → the media fix; off → skipped', async () => {
     fake.faults.add({ match: { path: '/media/upload' }, action: { status: 200, body: { errcode: 40035, errmsg: 'no permission' } } });
     expect(find(await doctor(), 'media upload')).toMatchObject({ status: 'fail', fix: expect.stringContaining('enableMediaUpload: false') });
@@ -295,14 +308,18 @@ describe('doctor', () => {
     test('the app has no robot (the card is made but not delivered, 200 with deliverResults success:false): the AI card check fails with the fix', async () => {
       const h = await startHarness();
       try {
-        h.fake.faults.deliverResultFailure('robot not exist');
+        // DingTalk's errorMsg reaches neither the probe nor the status: it can carry a token or an internal address.
+        h.fake.faults.deliverResultFailure('robot not exist token=TOK_X at 10.1.2.3');
         await h.send(h.fake.msg.text('hello robot', { senderStaffId: 'u1' }));
         // The answer still reached the user, as markdown.
         expect(h.fake.sent).toHaveLength(1);
         h.gw.respond = missingUserMessage;
         const probe = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
         expect(probe.ok).toBe(false);
-        expect(probe.error).toMatch(/✗ 3\. AI card: DingTalk made the AI card but did not deliver it \(robot not exist\) \(seen [^)]+\) — fix: add the robot capability to the app/);
+        expect(probe.error).toMatch(/✗ 3\. AI card: DingTalk made the AI card but did not deliver it \(deliverResults\.failed, spaceType IM_ROBOT\) \(seen [^)]+\) — fix: add the robot capability to the app/);
+        const status = channel().status.buildAccountSnapshot({ account: running(h) });
+        expect(status.lastError).toMatch(/^AI card: DingTalk made the AI card but did not deliver it \(deliverResults\.failed, spaceType IM_ROBOT\) \(seen [^)]+\) — fix: add the robot capability/);
+        expect(JSON.stringify([probe, status])).not.toMatch(/robot not exist|TOK_X|10\.1\.2\.3/);
       } finally {
         await h.close();
       }

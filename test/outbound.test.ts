@@ -183,6 +183,19 @@ describe('outbound sends through the running account', () => {
     expect(logged.some((l) => l.includes('outbound: send to user:u1 failed') && l.includes('RID-42'))).toBe(true);
   });
 
+  test('an upload DingTalk refuses: the error names the file, the cause in our words, the code and the requestid, never DingTalk\'s errmsg', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(dir);
+    await writeFile(join(dir, 'chart.png'), PNG);
+    h.fake.faults.add({ match: { path: '/media/upload' }, action: { status: 200, body: { errcode: 40035, errmsg: 'denied at 10.1.2.3 token=TOK_X', request_id: 'RQ9' } } });
+    const err = (await channel().outbound.sendMedia({ to: 'user:u1', text: 'x', mediaUrl: join(dir, 'chart.png') }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      "media not sent: chart.png refused (upload-failed): upload to DingTalk failed: DingTalk refused media.upload (code 40035, HTTP 200, requestid RQ9): DingTalk refused the file: check that the app may upload files (DingTalk developer console, 权限管理) and the file's type and size; the gateway log has DingTalk's detail",
+    );
+    expect(h.fake.sent).toHaveLength(0);
+  });
+
   test('a file outside the allowed folders is refused with the reason and the fix; nothing is uploaded or sent', async () => {
     h = await startHarness();
     // Not under the repo: a clone under /tmp is inside the allowed tmp root. The home folder is no root (src/media/policy.ts).

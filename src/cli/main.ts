@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.ts';
+import { hostErrorMessage } from '../dingtalk/errors.ts';
 import { DingTalkConnector, type GatewayFlavor } from '../connector.ts';
 import type { HostLogger } from '../log.ts';
 import { ConfigFileError, readStandaloneConfig } from './config-file.ts';
@@ -71,7 +72,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       for (const line of err instanceof ConfigError ? err.problems : [err.message]) io.err(`dingtalk-connector: config: ${line}`);
       return EXIT_CONFIG;
     }
-    io.err(`dingtalk-connector: ${(err as Error).message ?? String(err)}`);
+    // Our words with DingTalk's code and requestid, never its body (hostErrorMessage); the log lines above have the rest.
+    io.err(`dingtalk-connector: ${hostErrorMessage(err)}`);
     return EXIT_FAILED;
   }
   io.err(`dingtalk-connector: unknown command "${command}"`);
@@ -114,7 +116,7 @@ async function runCommand(args: { config?: string; 'state-dir'?: string; gateway
     io.out('dingtalk-connector: stopped');
     return EXIT_OK;
   } catch (err) {
-    io.err(`dingtalk-connector: stopped on an error: ${(err as Error).message}`);
+    io.err(`dingtalk-connector: stopped on an error: ${hostErrorMessage(err)}`);
     return EXIT_FAILED;
   } finally {
     io.signals.removeListener('SIGINT', onInt);

@@ -100,6 +100,9 @@ const API_ERROR_FIX: Record<DingTalkErrorKind, (err: DingTalkApiError) => string
   throttled: () => 'DingTalk\'s rate limit for this app was hit: send less often, or try again in a minute',
   quota: () => 'the organisation\'s DingTalk API calls for this month are used up: wait for the next month (CST) or raise the allowance with a higher DingTalk edition',
   'session-expired': () => 'the reply link of that conversation expired: send through the robot API (user:<staffId> / group:<openConversationId>)',
-  'bad-request': () => 'DingTalk found the request invalid: check the target id (a staffId or an openConversationId the robot belongs to) and the message; the gateway log has DingTalk\'s detail',
+  'bad-request': (e) =>
+    e.api === 'media.upload'
+      ? 'DingTalk refused the file: check that the app may upload files (DingTalk developer console, 权限管理) and the file\'s type and size; the gateway log has DingTalk\'s detail'
+      : 'DingTalk found the request invalid: check the target id (a staffId or an openConversationId the robot belongs to) and the message; the gateway log has DingTalk\'s detail',
   server: () => 'DingTalk had an internal error: try again later',
 };

@@ -4,6 +4,7 @@
  * their own messages after the card. Refusals leave a short note, never a broken image.
  */
 import type { DingTalkClient } from '../dingtalk/client.ts';
+import { hostErrorMessage } from '../dingtalk/errors.ts';
 import { CallBudgetSpentError } from '../dingtalk/governor.ts';
 import { sendRobotMessage, uploadMedia, type RobotSendResponse, type Target } from '../dingtalk/endpoints.ts';
 import { errorMessage, type Logger } from '../log.ts';
@@ -113,7 +114,7 @@ export async function uploadLocalFile(path: string, deps: OutboundMediaDeps): Pr
     deps.log.warn(`media: upload of ${f.realPath} failed: ${errorMessage(err)}`);
     // An upload is no part of an answer's reservation (src/dingtalk/governor.ts): refused once the month's budget is spent.
     if (err instanceof CallBudgetSpentError) return { ok: false, reason: 'budget-spent', fileName: f.fileName, detail: errorMessage(err) };
-    return { ok: false, reason: 'upload-failed', fileName: f.fileName, detail: `upload to DingTalk failed: ${errorMessage(err)}` };
+    return { ok: false, reason: 'upload-failed', fileName: f.fileName, detail: `upload to DingTalk failed: ${hostErrorMessage(err)}` };
   }
 }
 
