@@ -1,7 +1,9 @@
 import { expect } from 'vitest';
 import { defineHostSuite } from './lib/suite.ts';
+import { defineSeveralRobotsSteps } from './lib/several-robots.ts';
 
 defineHostSuite('openclaw', {
+  extra: defineSeveralRobotsSteps,
   unknownKey: (ctx) => {
     ctx.step('an unknown key: config validate --json names channels.dingtalk-ai and the key; the gateway refuses to start', { needs: ['install'] }, async () => {
       await ctx.host.stopGateway();

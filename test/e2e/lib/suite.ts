@@ -15,6 +15,7 @@ import { HostInstance, hostSpec, loadHosts, type HostName } from './hosts.ts';
 import { MockLlm } from './mock-llm.ts';
 import { freePort } from './net.ts';
 import { defineRuntimeEngineSteps } from './runtime-engine.ts';
+import { SECOND_APP } from './several-robots.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const PLUGIN_ID = 'dingtalk-connector';
@@ -108,7 +109,8 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       ctx.root = await mkdtemp(join(tmpdir(), `dt-e2e-${name}-`));
       gatewayPort = await freePort();
       await trap.start();
-      ctx.fake = await startFakeDingTalk({ redelivery: { afterMs: 120_000 } });
+      // Two robots: most steps use the first; several-robots.ts runs both at once.
+      ctx.fake = await startFakeDingTalk({ redelivery: { afterMs: 120_000 }, apps: [{ appKey: 'dingAPPKEY', appSecret: 'SECRET' }, SECOND_APP] });
       ctx.mock = await MockLlm.start();
       ctx.host = new HostInstance({ spec, hosts, root: ctx.root, extraEnv: trap.env() });
       const { fake, host } = ctx;
