@@ -2,6 +2,8 @@
  * Several robots in one real gateway (issue 17): two accounts of two DingTalk apps, each bound to its own agent with
  * its own model; `channels status --json` lists both; a config change under one account restarts only that one.
  */
+import { readFile } from 'node:fs/promises';
+import JSON5 from 'json5';
 import { expect } from 'vitest';
 import type { SuiteContext } from './suite.ts';
 
@@ -9,10 +11,12 @@ import type { SuiteContext } from './suite.ts';
 export const SECOND_APP = { appKey: 'dingSECOND', appSecret: 'SECRET2' };
 
 export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
+  /** The config file as it is now (the suite writes it as commented JSON5). */
+  const currentConfig = async (): Promise<Record<string, any>> => JSON5.parse(await readFile(ctx.host.configPath, 'utf8'));
   const openConn = (appKey: string) => ctx.fake.conns.find((c) => c.appKey === appKey && c.open);
 
   ctx.step('two robots, two agents: each account answers through the agent it names (its model); channels status lists both', { needs: ['gateway'], provides: 'robots' }, async () => {
-    const config = structuredClone(await ctx.host.readConfig());
+    const config = await currentConfig();
     const mock = config.models.providers.mock;
     mock.models = [...mock.models, { ...mock.models[0], id: 'mock-vision', name: 'Mock 2' }];
     config.agents = { ...config.agents, entries: { main: {}, sales: { model: { primary: 'mock/mock-vision' } } } };
@@ -48,7 +52,7 @@ export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
     const before = openConn(SECOND_APP.appKey)!;
     // Written under the running gateway on purpose: its config watcher applies the change as a hot reload. Read
     // again first: only this one key may differ from what the gateway runs with.
-    const current = await ctx.host.readConfig();
+    const current = await currentConfig();
     current.channels['dingtalk-ai'].accounts.sales.systemPrompt = 'You sell. (e2e 5c1d)';
     await ctx.host.writeConfig(current);
     await ctx.fake.waitFor(() => !before.open && !!openConn(SECOND_APP.appKey), { timeoutMs: 60_000, message: `the sales robot did not reconnect\n${ctx.host.logTail()}` });
