@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { assertUsable, callBudgetWarning, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
 import { isStopWord } from '../src/stop.ts';
+import { CONFIG_SCHEMA } from '../src/config-schema.ts';
 
 const base: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec' } } };
 
@@ -65,6 +66,37 @@ describe('account resolution', () => {
     expect(sales!.gateway.agentId).toBe('sales');
     expect(hr).toMatchObject({ name: 'HR', stateDir: '/srv/hr', problems: [] });
     expect(hr!.gateway.agentId).toBe('helpdesk');
+  });
+
+  test("named accounts still inherit the top-level keys after the host fills the config schema's defaults (OpenClaw does: a default there gave a named account the real api.dingtalk.com, groupPolicy allowlist and a whole 4,000-call budget)", () => {
+    // What OpenClaw 2026.9.6 does to the channel section before the plugin sees it (dist/json-schema-defaults-*.mjs):
+    // every missing property whose schema has a `default` gets it, inside `accounts.<id>` too.
+    const fillDefaults = (schema: any, value: any): any => {
+      if (!schema || typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+      const out: Record<string, unknown> = { ...value };
+      for (const [k, sub] of Object.entries<any>(schema.properties ?? {})) {
+        if (out[k] === undefined && sub && 'default' in sub) out[k] = structuredClone(sub.default);
+        if (out[k] !== undefined) out[k] = fillDefaults(sub, out[k]);
+      }
+      if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+        for (const k of Object.keys(out)) if (!(k in (schema.properties ?? {}))) out[k] = fillDefaults(schema.additionalProperties, out[k]);
+      }
+      return out;
+    };
+    const section = {
+      clientId: 'dingA', clientSecret: 'sa', apiBaseUrl: 'http://127.0.0.1:5000', oapiBaseUrl: 'http://127.0.0.1:5001', groupPolicy: 'open', engine: 'runtime', streaming: 'dm',
+      accounts: { sales: { clientId: 'dingB', clientSecret: 'sb', agentId: 'sales' } },
+    };
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': fillDefaults(CONFIG_SCHEMA, section) } };
+    const [main, sales] = ['default', 'sales'].map((id) => resolveAccount(cfg, id, {}, { pairing: true }));
+    for (const a of [main!, sales!]) {
+      expect(a).toMatchObject({ apiBaseUrl: 'http://127.0.0.1:5000', oapiBaseUrl: 'http://127.0.0.1:5001', streamGatewayUrl: 'http://127.0.0.1:5000/v1.0/gateway/connections/open', engine: 'runtime', streaming: 'dm', problems: [] });
+      expect(a.access.groupPolicy).toBe('open');
+      // Two apps share the default 4,000 calls: 2,000 each, and no warning.
+      expect(a.monthlyCallBudget).toBe(2000);
+    }
+    expect(sales!.gateway.agentId).toBe('sales');
+    expect(callBudgetWarning(cfg, {})).toBeUndefined();
   });
 
   test('two enabled accounts on one clientId: the later one is refused, naming both keys; the first runs', () => {

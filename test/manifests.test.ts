@@ -33,6 +33,13 @@ describe('plugin manifests', () => {
     });
   }
 
+  test("OpenClaw's doctor leaves the top-level keys where they are: they are the default account and named accounts inherit them", () => {
+    // docs/plugins/sdk-setup.md (OpenClaw 2026.9.6) "Channel-owned single-account promotion": without this static
+    // declaration `openclaw doctor` may move root keys (dmPolicy, allowFrom, groupPolicy, …) into accounts.default,
+    // and every named account would silently lose the access policy it inherits.
+    expect(pkg.openclaw.setupFeatures).toEqual({ configPromotion: 'preserve-root' });
+  });
+
   test('package.json points every host at plugin.ts, and its name is the plugin id (Clawdbot keys installs by it)', () => {
     expect(pkg.name).toBe(plugin.id);
     for (const host of ['openclaw', 'clawdbot', 'moltbot']) expect(pkg[host].extensions).toEqual(['./plugin.ts']);

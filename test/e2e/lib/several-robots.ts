@@ -27,6 +27,12 @@ export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
     await ctx.restartGateway();
     await ctx.fake.waitFor(() => !!openConn('dingAPPKEY') && !!openConn(SECOND_APP.appKey), { timeoutMs: 60_000, message: `both robots did not connect\n${ctx.host.logTail()}` });
 
+    // The gateway's startup migration leaves the top-level keys in place (package.json declares configPromotion
+    // "preserve-root"): they are the default account's robot, and `sales` inherits the rest.
+    const migrated = (await currentConfig()).channels['dingtalk-ai'];
+    expect(migrated.clientId).toBe('dingAPPKEY');
+    expect(Object.keys(migrated.accounts)).toEqual(['sales']);
+
     const [qMain, qSales] = ['robots main question', 'robots sales question'];
     const main = await ctx.dm(qMain);
     const sales = await ctx.dm(ctx.fake.msg.text(qSales, { appKey: SECOND_APP.appKey, senderStaffId: 'e2e-sales-user', senderNick: 'Sales' }));
@@ -42,6 +48,10 @@ export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
     expect(accounts.map((a) => a.accountId).sort()).toEqual(['default', 'sales']);
     for (const a of accounts) {
       expect(a, JSON.stringify(a)).toMatchObject({ configured: true, running: true, connected: true, engine: 'gateway', answersToday: 1, lastError: null });
+      // What `sales` inherits from the top level survives the host's handling of the config (OpenClaw fills schema
+      // defaults into accounts.<id>; the schema has none): the open policies, and the 4,000 default calls split in two.
+      expect(a.accessPolicy).toBe('dm open, groups open');
+      expect(a.callBudget).toMatch(/^\d+ of 2000 DingTalk calls used in /);
       expect(a.lastOutboundAt).toBeGreaterThanOrEqual(a.lastInboundAt);
       expect(a.lastConnectedAt).toBeLessThanOrEqual(a.lastInboundAt);
     }
