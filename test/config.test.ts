@@ -131,20 +131,46 @@ describe('account resolution', () => {
     expect(env).toEqual([expect.stringMatching(/^DINGTALK_CLIENT_SECRET contains an invisible character \(U\+200B\) at position 3/)]);
   });
 
-  test('account ids that are not one plain folder name are refused naming the key; none shares or escapes the state folder', () => {
-    const bad = ['x/../sales', '..', '.', '', ' sales', 'a\\b', 'a\u200Bb'];
-    const accounts = Object.fromEntries(['sales', ...bad].map((id, i) => [id, { clientId: `ding${i}`, clientSecret: 's' }]));
+  test('account ids the hosts cannot route as written are refused naming the key and the name to use; none shares or escapes the state folder', () => {
+    const rule = 'an account id must be lower-case letters a-z, digits, "-" or "_" (starting with a letter or digit, at most 64 characters, not "constructor" or "prototype"): OpenClaw and Clawdbot route sends and restarts by that form';
+    const bad: Array<[string, string, string]> = [
+      // "sales" is taken by another account here: the name suggested is a free one.
+      ['Sales', 'channels.dingtalk-ai.accounts["Sales"]', '(`--account Sales` reaches this plugin as "sales"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['sales.cn', 'channels.dingtalk-ai.accounts["sales.cn"]', '(`--account sales.cn` reaches this plugin as "sales-cn"), and it names the account\'s state folder; rename the key to "sales-cn"'],
+      ['销售', 'channels.dingtalk-ai.accounts["销售"]', '(`--account 销售` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['销售-2', 'channels.dingtalk-ai.accounts["销售-2"]', '(`--account 销售-2` reaches this plugin as "2"), and it names the account\'s state folder; rename the key to "2"'],
+      ['x/../sales', 'channels.dingtalk-ai.accounts["x/../sales"]', '(`--account x/../sales` reaches this plugin as "x-sales"), and it names the account\'s state folder; rename the key to "x-sales"'],
+      ['SALES_', 'channels.dingtalk-ai.accounts["SALES_"]', '(`--account SALES_` reaches this plugin as "sales_"), and it names the account\'s state folder; rename the key to "sales_"'],
+      ['-ops', 'channels.dingtalk-ai.accounts["-ops"]', '(`--account -ops` reaches this plugin as "ops"), and it names the account\'s state folder; rename the key, e.g. "ops-2"'],
+      ['..', 'channels.dingtalk-ai.accounts[".."]', '(`--account ..` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['', 'channels.dingtalk-ai.accounts[""]', '(`--account ` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      [' sales', 'channels.dingtalk-ai.accounts[" sales"]', '(`--account  sales` reaches this plugin as "sales"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['a\u200Bb', 'channels.dingtalk-ai.accounts["a\u200Bb"]', '(`--account a\u200Bb` reaches this plugin as "a-b"), and it names the account\'s state folder; rename the key to "a-b"'],
+      ['constructor', 'channels.dingtalk-ai.accounts.constructor', '(`--account constructor` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['a'.repeat(65), `channels.dingtalk-ai.accounts["${'a'.repeat(40)}…"]`, `(\`--account ${'a'.repeat(40)}…\` reaches this plugin as "${'a'.repeat(64)}"), and it names the account's state folder; rename the key to "${'a'.repeat(64)}"`],
+    ];
+    const accounts = Object.fromEntries(['sales', 'ops', ...bad.map(([id]) => id)].map((id, i) => [id, { clientId: `ding${i}`, clientSecret: 's' }]));
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { stateDir: '/tmp/st', accounts } } };
     expect(resolveAccount(cfg, 'sales', {})).toMatchObject({ stateDir: '/tmp/st/sales', problems: [] });
-    expect(resolveAccount(cfg, '销售-2', {}).problems.some((p) => p.includes('folder name'))).toBe(false);
-    for (const id of bad) {
+    for (const ok of ['ops', 'a', '0', 'sales_2', 'sales-cn', 'x'.repeat(64)]) expect(resolveAccount({ channels: { 'dingtalk-ai': { accounts: { [ok]: { clientId: 'dingA', clientSecret: 's' } } } } }, ok, {}).problems, ok).toEqual([]);
+    for (const [id, key, tail] of bad) {
       const a = resolveAccount(cfg, id, {});
-      expect(a.problems, id).toEqual([
-        `channels.dingtalk-ai.accounts[${JSON.stringify(id)}]: an account id must be one plain folder name (not empty, "." or "..", no / \\ < > : " | ? *, no invisible characters or surrounding spaces), because it names the account's state folder; rename the key, e.g. "sales"`,
-      ]);
+      expect(a.problems, id).toEqual([`${key}: ${rule} ${tail}`]);
       expect(a.stateDir).toBeUndefined();
       expect(() => assertUsable(a)).toThrow(ConfigError);
     }
+  });
+
+  test('`message send --account Sales` reaches the plugin as "sales": that account says which key to rename, not that its clientId is missing', () => {
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { Sales: { clientId: 'dingS', clientSecret: 's', name: '销售助手' } } } } };
+    // What OpenClaw hands the plugin (dist/message-account-selection-*.mjs passes the rewritten id to resolveAccount).
+    const a = resolveAccount(cfg, 'sales', {});
+    expect(a).toMatchObject({ accountId: 'sales', clientId: 'dingS', name: '销售助手' });
+    expect(a.problems).toEqual([expect.stringMatching(/^channels\.dingtalk-ai\.accounts\["Sales"\]: an account id must be lower-case .*; rename the key to "sales"$/)]);
+    expect(() => assertUsable(a)).toThrow(ConfigError);
+    // The default account stays the top level's when an `accounts.Default` is written next to it.
+    const withTop: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingTop', clientSecret: 's', accounts: { Default: { clientId: 'dingD', clientSecret: 's' } } } } };
+    expect(resolveAccount(withTop, 'default', {})).toMatchObject({ clientId: 'dingTop', problems: [] });
   });
 
   test('a named account without its own clientId inherits the default robot and is refused, naming the inherited key', () => {

@@ -49,3 +49,17 @@ describe('outbound sends for an account that does not run in this process', () =
     expect(restarted.status()).toMatchObject({ month: cstMonth(Date.now()), calls: 2 });
   });
 });
+
+describe('account ids as the host routes them', () => {
+  test('`message send --account Sales` (OpenClaw hands over "sales") is refused naming accounts["Sales"] and the new name; nothing is sent', async () => {
+    fake = await startFakeDingTalk();
+    const stateDir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { accounts: { Sales: { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase } } } } };
+    const { outbound } = createOutbound({ resolve: (c, id) => resolveAccount(c, id ?? 'default', {}), config: () => cfg, stateDir: () => stateDir, log: quiet });
+    await expect(outbound.sendText({ cfg, to: 'user:u1', text: '九点开会', accountId: 'sales' })).rejects.toThrow(
+      'DingTalk account "sales" is not configured: channels.dingtalk-ai.accounts["Sales"]: an account id must be lower-case letters a-z, digits, "-" or "_"',
+    );
+    await expect(outbound.sendText({ cfg, to: 'user:u1', text: '九点开会', accountId: 'sales' })).rejects.toThrow(/; rename the key to "sales"$/);
+    expect(fake.sent).toEqual([]);
+  });
+});
