@@ -4,8 +4,9 @@
  */
 
 import { join } from 'node:path';
-import { CONFIG_SCHEMA } from './config-schema.ts';
+import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { DEFAULT_MONTHLY_CALL_BUDGET, DOCUMENTED_ORG_ALLOWANCE, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
+import { withoutUserinfo } from './log.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 import { normalizeStopWord } from './stop.ts';
 
@@ -177,7 +178,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   // A value of the wrong type is a problem naming its key, never silently dropped or taken as something else.
   for (const k of ['name', 'clientId', 'clientSecret', 'gatewayToken', 'gatewayPassword', 'gatewayUrl', 'mediaSystemPrompt', 'systemPrompt', 'stateDir', 'refusalMessage'] as const) {
     if (merged[k] !== undefined && typeof merged[k] !== 'string') {
-      problems.push(`${key(k)} must be a string (in quotes), got ${JSON.stringify(merged[k])}`);
+      problems.push(`${key(k)} must be a string (in quotes), got ${shownValue(k, merged[k])}`);
       delete merged[k];
     }
   }
@@ -249,7 +250,8 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     dingtalkEdition: oneOf(merged.dingtalkEdition, ['standard', 'professional', 'exclusive'] as const, 'standard', key('dingtalkEdition'), problems),
     apiBaseUrl,
     oapiBaseUrl: url(merged.oapiBaseUrl ?? DEFAULT_OAPI_BASE_URL, key('oapiBaseUrl'), problems),
-    streamGatewayUrl: url(merged.streamGatewayUrl ?? `${apiBaseUrl}/v1.0/gateway/connections/open`, key('streamGatewayUrl'), problems),
+    // Derived from apiBaseUrl unless set: a problem of apiBaseUrl is named once, there.
+    streamGatewayUrl: merged.streamGatewayUrl === undefined ? `${apiBaseUrl}/v1.0/gateway/connections/open` : url(merged.streamGatewayUrl, key('streamGatewayUrl'), problems),
     // An inherited stateDir gets the account's own sub-folder: two accounts never write one state file.
     stateDir: !merged.stateDir?.trim() ? undefined : own?.stateDir !== undefined || accountId === DEFAULT_ACCOUNT_ID ? merged.stateDir.trim() : idProblem ? undefined : join(merged.stateDir.trim(), accountId),
     debug: flag(merged.debug, false, key('debug'), problems),
@@ -507,15 +509,33 @@ function pick(fromConfig: string | undefined, fromEnv: string | undefined): { va
   return { value: undefined, source: 'none' };
 }
 
+/**
+ * An http(s) URL. One carrying a user name or password (`http://user:pass@host`) is a problem: fetch refuses such URLs
+ * (its error would print them), and the gateway's credential has its own keys. Printed without its user part.
+ */
 function url(value: string, key: string, problems: string[]): string {
   const v = value.trim().replace(/\/+$/, '');
   try {
     const u = new URL(v);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    if (u.username || u.password) {
+      problems.push(`${key} carries a user name or password ("${withoutUserinfo(v)}"): remove it from the URL${key.endsWith('gatewayUrl') ? ' and put the gateway\'s token or password in gatewayToken or gatewayPassword' : ''}`);
+    }
   } catch {
-    problems.push(`${key} is not a valid http(s) URL: "${value}"`);
+    // Not a URL, so the user part is only guessed: everything up to an "@" after the scheme.
+    const shown = withoutUserinfo(value);
+    problems.push(`${key} is not a valid http(s) URL: "${shown.includes('***@') ? shown : shown.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/)?)?[^@]*@/i, '$1***@')}"`);
   }
   return v;
+}
+
+/** Keys whose values are secrets (the Dashboard hides them): a problem names their type, never their value. */
+const SENSITIVE_KEYS = new Set(Object.entries(UI_HINTS).filter(([, h]) => h.sensitive).map(([k]) => k));
+
+/** A value as a problem shows it: JSON, or for a secret key only its type ("a number"). */
+function shownValue(key: string, value: unknown): string {
+  if (!SENSITIVE_KEYS.has(key)) return JSON.stringify(value);
+  return value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
 }
 
 function positive(value: unknown, fallback: number, key: string, problems: string[]): number {

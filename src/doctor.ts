@@ -22,7 +22,7 @@ import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { proxyFor } from './dingtalk/proxy.ts';
 import type { HostFlavor } from './host.ts';
-import { createLogger, errorMessage, registerSecret } from './log.ts';
+import { createLogger, errorMessage, registerSecret, withoutUserinfo } from './log.ts';
 import { gatewayErrorDetail, networkCode, statusKind } from './reply/gateway.ts';
 import { requestStreamTicket } from './stream.ts';
 import { CARD_NOT_DELIVERED, CardNotDeliveredError, type ConnectionObservation, type Observed, type Observation } from './observed.ts';
@@ -189,7 +189,7 @@ async function gatewayChecks(opts: DoctorOptions, timeoutMs: number): Promise<Do
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    const code = networkCode(err) ?? (err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : errorMessage(err));
+    const code = networkCode(err) ?? (err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : withoutUserinfo(errorMessage(err)));
     fail(0, 'unreachable', `cannot reach the gateway at ${host(gw.url)} (${code})`);
     return [...out, modelCheck(opts, 'skip')];
   }
@@ -221,7 +221,7 @@ function passMessage(name: string, opts: DoctorOptions): string {
   const gw = opts.account.gateway;
   switch (name) {
     case 'gateway reachable':
-      return `${gw.url} answers`;
+      return `${withoutUserinfo(gw.url)} answers`;
     case 'chat endpoint enabled':
       return 'the OpenAI-compatible /v1/chat/completions endpoint is on';
     case 'gateway auth':

@@ -31,8 +31,16 @@ export function registerSecret(value: string | undefined): void {
 const SECRET_QUERY = /([?&](?:access_token|session|ticket|appsecret|signature|Signature|OSSAccessKeyId)=)[^&\s"']+/g;
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
 
+/** The user part of URLs (`scheme://user:password@`). */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
+
+/** `text` with every URL's user name and password replaced by `***` (`http://***@host/`). */
+export function withoutUserinfo(text: string): string {
+  return text.replace(URL_USERINFO, '$1***@');
+}
+
 export function redact(text: string): string {
-  let out = text.replace(SECRET_QUERY, '$1***').replace(BEARER, '$1***');
+  let out = withoutUserinfo(text).replace(SECRET_QUERY, '$1***').replace(BEARER, '$1***');
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
   return out;
 }

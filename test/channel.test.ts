@@ -52,6 +52,22 @@ describe('channel registration', () => {
     );
   });
 
+  test('a gateway password written without quotes (a PIN) or carried in gatewayUrl never shows in the status or the doctor', async () => {
+    const ch = register();
+    const cfg = { channels: { 'dingtalk-ai': { clientId: 'dingX', clientSecret: 'SECRET-X', gatewayPassword: 73915820, gatewayUrl: 'http://admin:hunter22@127.0.0.1:9/v1/chat/completions', apiBaseUrl: 'http://127.0.0.1:9', oapiBaseUrl: 'http://127.0.0.1:9' } } } as unknown as HostConfig;
+    const account = ch.config.resolveAccount(cfg, 'default');
+    const lastError = String(ch.status.buildAccountSnapshot({ account }).lastError);
+    expect(lastError).toBe(
+      'channels.dingtalk-ai.gatewayPassword must be a string (in quotes), got a number; ' +
+        'channels.dingtalk-ai.gatewayUrl carries a user name or password ("http://***@127.0.0.1:9/v1/chat/completions"): remove it from the URL and put the gateway\'s token or password in gatewayToken or gatewayPassword',
+    );
+    const probe = await ch.status.probeAccount({ account, timeoutMs: 1000, cfg });
+    expect(probe.ok).toBe(false);
+    // The gateway check ran (fetch refuses such a URL, and its error quotes it).
+    expect(probe.checks?.find((c) => c.name === 'gateway reachable')).toMatchObject({ status: 'fail', message: expect.stringContaining('http://***@127.0.0.1:9/v1/chat/completions') });
+    expect(JSON.stringify(probe)).not.toMatch(/73915820|hunter22|admin/);
+  });
+
   test('an account without clientSecret is not configured, and the reason names the key', () => {
     const ch = register();
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'x' } } };

@@ -320,9 +320,30 @@ describe('a value of the wrong type is a problem naming its key, never silently 
     [{ systemPrompt: 42 }, 'channels.dingtalk-ai.systemPrompt must be a string (in quotes), got 42'],
     [{ groups: { cidA: { systemPrompt: ['be brief'] } } }, 'channels.dingtalk-ai.groups.cidA.systemPrompt must be a string (in quotes), got ["be brief"]'],
     [{ refusalMessage: false }, 'channels.dingtalk-ai.refusalMessage must be a string (in quotes), got false'],
-    [{ clientSecret: 123456 }, 'channels.dingtalk-ai.clientSecret must be a string (in quotes), got 123456'],
   ])('%j', (extra, problem) => {
     expect(resolve(extra).problems).toContain(problem);
+  });
+
+  test.each([
+    [{ clientSecret: 123456 }, 'channels.dingtalk-ai.clientSecret must be a string (in quotes), got a number', '123456'],
+    [{ gatewayPassword: 73915820 }, 'channels.dingtalk-ai.gatewayPassword must be a string (in quotes), got a number', '73915820'],
+    [{ gatewayToken: ['tok-3141592'] }, 'channels.dingtalk-ai.gatewayToken must be a string (in quotes), got a list', '3141592'],
+    [{ accounts: { ops: { clientId: 'dingOps', clientSecret: 99887766 } } }, 'channels.dingtalk-ai.accounts.ops.clientSecret must be a string (in quotes), got a number', '99887766'],
+  ])('a secret written without quotes (%j) is named by its type, its value never shown', (extra, problem, secret) => {
+    const cfg = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec', ...extra } } } as unknown as HostConfig;
+    const problems = resolveAccount(cfg, 'ops' in ((extra as { accounts?: object }).accounts ?? {}) ? 'ops' : 'default', {}).problems;
+    expect(problems).toContain(problem);
+    expect(problems.join(' ')).not.toContain(secret);
+  });
+
+  test.each([
+    ['gatewayUrl', 'http://admin:s3cretPW@127.0.0.1:18789/v1/chat/completions', 'channels.dingtalk-ai.gatewayUrl carries a user name or password ("http://***@127.0.0.1:18789/v1/chat/completions"): remove it from the URL and put the gateway\'s token or password in gatewayToken or gatewayPassword'],
+    ['apiBaseUrl', 'https://proxyuser:s3cretPW@dt-proxy.corp.example', 'channels.dingtalk-ai.apiBaseUrl carries a user name or password ("https://***@dt-proxy.corp.example"): remove it from the URL'],
+    ['oapiBaseUrl', 'oapi:s3cretPW@not a url', 'channels.dingtalk-ai.oapiBaseUrl is not a valid http(s) URL: "oapi:***@not a url"'],
+    ['streamGatewayUrl', 'ftp://u:s3cretPW@host/x', 'channels.dingtalk-ai.streamGatewayUrl is not a valid http(s) URL: "ftp://***@host/x"'],
+  ])('a %s with a user name or password is a problem that shows the URL without them', (k, value, problem) => {
+    const problems = resolve({ [k]: value }).problems;
+    expect(problems).toEqual([problem]);
   });
 
   test('allowFrom with numbers: quote ids as strings; one beyond 2^53 is said to be corrupted already', () => {

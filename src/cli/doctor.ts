@@ -13,6 +13,7 @@ import type { GovernorStatus } from '../dingtalk/governor.ts';
 import { CLAWDBOT, MOLTBOT, OPENCLAW, type HostFlavor } from '../host.ts';
 import { readHostConfig, readStandaloneConfig } from './config-file.ts';
 import type { CliIo } from './main.ts';
+import { withoutUserinfo } from '../log.ts';
 
 export interface DoctorArgs {
   config?: string;
@@ -42,7 +43,7 @@ export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number
     // Resolved exactly as the host resolves it: OpenClaw, Clawdbot and Moltbot give channel plugins DM pairing
     // (api.runtime.channel.pairing), so "pairing" is valid there and the default; the standalone connector has none.
     const account = resolveAccount(cfg, id, io.env, { pairing: !!args.hostConfig });
-    io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${account.gateway.url})`);
+    io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${withoutUserinfo(account.gateway.url)})`);
     const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host, callBudget: await callBudgetOnRecord(account, args, io) });
     for (const c of checks) io.out(formatCheck(c));
     failed ||= doctorFailed(checks);
