@@ -6,14 +6,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
-import { CHANNEL_ID, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type DoctorCheck } from './doctor.ts';
+import { CHANNEL_ID, ConfigError, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
+import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type AccountRun, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
 import { budgetFor } from './dingtalk/budget.ts';
 import { describeCallBudget } from './dingtalk/governor.ts';
 import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
-import { hostErrorMessage } from './dingtalk/errors.ts';
+import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
 import { describeInstance, runningElsewhere } from './instances.ts';
@@ -74,6 +74,8 @@ export function createChannel(api: PluginApi) {
   const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
   const resolve = (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support());
   const { outbound, messaging } = createOutbound({ resolve, config: () => api.config, stateDir: () => stateDir(api), log: hostLog });
+  // Each account's last start here: the probe must not say "works" for an account that failed to start.
+  const runs = new Map<string, AccountRun>();
 
   return {
     id: CHANNEL_ID,
@@ -148,7 +150,7 @@ export function createChannel(api: PluginApi) {
           // The whole probe stays within the host's timeout (two network checks in a row: the token, the gateway): a
           // probe is a plugin call the host waits for when it drains the plugin (5 s before a forced retirement).
           const perCheckMs = Math.max(500, Math.min(timeoutMs ?? 10_000, 10_000) / 2);
-          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId), callBudget: account.clientId ? budgetFor(account.clientId, account.dingtalkEdition).governor.status() : undefined });
+          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId), run: runs.get(account.accountId), callBudget: account.clientId ? budgetFor(account.clientId, account.dingtalkEdition).governor.status() : undefined });
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {
@@ -161,6 +163,7 @@ export function createChannel(api: PluginApi) {
       startAccount: async (ctx: GatewayContext): Promise<void> => {
         const log = createLogger(ctx.log ?? hostLog, { debug: ctx.account.debug }).child(ctx.accountId);
         const seen = activityOf(ctx.accountId);
+        runs.set(ctx.accountId, { running: true, at: Date.now() });
         // The status's lastError: the connection's, else another process on this robot, else the last failed answer.
         let connectionError: string | null = null;
         let answerError = seen.lastAnswerError;
@@ -207,9 +210,12 @@ export function createChannel(api: PluginApi) {
           });
         } catch (err) {
           log.error(`account stopped: ${errorMessage(err)}`);
-          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: hostErrorMessage(err) });
+          const problem = startProblem(err);
+          runs.set(ctx.accountId, { running: false, at: Date.now(), error: problem });
+          ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: problem });
           throw err;
         }
+        runs.set(ctx.accountId, { running: false, at: Date.now(), error: ctx.abortSignal.aborted ? null : 'it stopped on its own; the gateway log has the reason' });
         ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });
       },
     },
@@ -231,6 +237,17 @@ function describe(account: ResolvedAccount): AccountSnapshot {
     accessPolicy: `dm ${account.access.dmPolicy}, groups ${account.access.groupPolicy}`,
     ...(account.engine === 'gateway' ? { access: 'gateway engine: every sender answered acts as the gateway owner (operator access)' } : {}),
   };
+}
+
+/**
+ * Why an account stopped, in the operator's words: config problems name their key and fix, DingTalk's refusals their
+ * fix (hostErrorMessage); a system error only its code (its message names files and addresses; the log has it).
+ */
+function startProblem(err: unknown): string {
+  if (err instanceof ConfigError || err instanceof DingTalkApiError || err instanceof DingTalkNetworkError) return hostErrorMessage(err);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `it failed to start (${code}); the gateway log has the detail`;
+  return hostErrorMessage(err);
 }
 
 /** `Stream connection: <problem> — fix: <fix>`. */

@@ -57,7 +57,15 @@ export interface DoctorOptions {
   observed?: Observed;
   /** The app's monthly call governor as this process knows it (src/dingtalk/governor.ts); shown as a note. */
   callBudget?: GovernorStatus;
+  /** Probe mode: the account's last start in this process (src/channel.ts); undefined when it was never started here. */
+  run?: AccountRun;
 }
+
+/**
+ * An account's last start in this gateway process: running since `at`, or not running since `at` — stopped by the
+ * host (`error` null) or failed (`error`: why, in the operator's words with the fix).
+ */
+export type AccountRun = { running: true; at: number } | { running: false; at: number; error: string | null };
 
 /** A 1×1 PNG: the smallest upload that proves the permission. */
 const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
@@ -102,7 +110,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     } catch (err) {
       add({ step: 2, name: 'DingTalk access token', status: 'fail', ...dingTalkFailure(err, account.apiBaseUrl) });
     }
-    if (opts.observed) add(streamCheck(opts.observed.stream));
+    if (opts.observed) add(opts.run && !opts.run.running ? runCheck(opts.run) : streamCheck(opts.observed.stream));
     else try {
       await requestStreamTicket({ gatewayUrl: account.streamGatewayUrl, clientId: account.clientId, clientSecret: account.clientSecret, ua: opts.ua ?? 'dingtalk-connector-doctor', signal: AbortSignal.timeout(timeoutMs) });
       add({ step: 2, name: 'Stream registration', status: 'pass', message: `${host(account.streamGatewayUrl)} issued a Stream ticket` });
@@ -282,6 +290,14 @@ export function observedFailures(seen: Observed): string[] {
     seen.media?.error ? observedCheck(5, 'media upload', seen.media, (err) => mediaFailure(err, ''), '') : undefined,
   ];
   return checks.filter((c): c is DoctorCheck => c !== undefined).map((c) => `${c.name}: ${c.message}${c.fix ? ` — fix: ${c.fix}` : ''}`);
+}
+
+/** Probe mode: an account that does not run in this gateway answers no one; a failed start is a failure with its fix. */
+function runCheck(run: Extract<AccountRun, { running: false }>): DoctorCheck {
+  const name = 'running in this gateway';
+  const since = new Date(run.at).toISOString();
+  if (run.error === null) return { step: 2, name, status: 'skip', message: `stopped by the gateway at ${since}` };
+  return { step: 2, name, status: 'fail', message: `not running: ${run.error} (since ${since})` };
 }
 
 /** Probe mode: the running account's Stream connection as it is now (registration is not called: see the file comment). */

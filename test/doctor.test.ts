@@ -7,7 +7,10 @@ import { CLAWDBOT, OPENCLAW } from '../src/host.ts';
 import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
 import { startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 import { startHarness } from './harness.ts';
-import { createChannel } from '../src/channel.ts';
+import { createChannel, type AccountSnapshot } from '../src/channel.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { failureFix } from '../src/texts.ts';
 
 let fake: FakeDingTalk;
@@ -323,6 +326,33 @@ describe('doctor', () => {
       } finally {
         await h.close();
       }
+    });
+
+    test('an account that failed to start in this gateway (engine "runtime", the host gave no channel runtime): "not running" with the fix; started again: passes', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'dt-doctor-'));
+      const ch = createChannel({ registerChannel: () => {}, registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+      const failing = account({ engine: 'runtime' });
+      const status: AccountSnapshot = { accountId: 'default' };
+      const start = (a: typeof failing, signal = new AbortController().signal) =>
+        ch.gateway.startAccount({ cfg: HOST_CONFIG, accountId: 'default', account: a, abortSignal: signal, setStatus: (p) => Object.assign(status, p) });
+      await expect(start(failing)).rejects.toThrow(/no channel reply runtime/);
+      const probe = await ch.status.probeAccount({ account: failing, cfg: HOST_CONFIG });
+      expect(probe.ok).toBe(false);
+      expect(probe.error).toMatch(
+        /^✗ 2\. running in this gateway: not running: channels\.dingtalk-ai\.engine is "runtime", but openclaw gave this plugin no channel reply runtime: set engine to "gateway" \(since \d{4}-[^)]+\)$/,
+      );
+      expect(ch.status.buildAccountSnapshot({ account: failing, runtime: status })).toMatchObject({ running: false, lastError: expect.stringContaining('set engine to "gateway"') });
+      // Fixed (engine "gateway") and started: the probe passes while it runs; stopped by the host it is no failure.
+      const stop = new AbortController();
+      const run = start(account(), stop.signal);
+      await fake.waitFor(() => status.connected === true);
+      const ok = await ch.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+      expect(ok).toMatchObject({ ok: true });
+      expect(ok.checks!.map((c) => c.name)).not.toContain('running in this gateway');
+      stop.abort();
+      await run;
+      const stopped = await ch.status.probeAccount({ account: account(), cfg: HOST_CONFIG });
+      expect(stopped.checks!.find((c) => c.name === 'running in this gateway')).toMatchObject({ status: 'skip', message: expect.stringMatching(/^stopped by the gateway at \d{4}-/) });
     });
 
     test('the running account lost its Stream connection and cannot get it back: fails naming the cause without addresses; connected again: passes', async () => {
