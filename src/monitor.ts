@@ -21,6 +21,7 @@ import { Sessions } from './sessions.ts';
 import { AnswersInFlight } from './stop.ts';
 import { OpenCards } from './cards.ts';
 import { PendingAnswers } from './pending.ts';
+import { Notices } from './notices.ts';
 import { forgetObserved, noteConnection, observingGate } from './observed.ts';
 import { fileStoreAt, type StateStore } from './store.ts';
 import { runStream, type StreamStatus } from './stream.ts';
@@ -113,6 +114,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     inFlight: new AnswersInFlight(),
     cards,
     pending: new PendingAnswers({ store, accountId: account.accountId }),
+    notices: new Notices({ accountId: account.accountId, client, store, log }),
     log,
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,

@@ -14,7 +14,7 @@ import { AiCard, CARD_CONTENT_MAX_CHARS, FINAL_CARD_CREATE_DELAY_MS } from './ca
 import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
-import { deliverMarkdown, sendNotice, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
+import { deliverMarkdown, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { MODE_NUMBER, type AnswerPlan, type Arrival } from './dingtalk/governor.ts';
@@ -28,6 +28,7 @@ import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { KeyedQueue } from './queue.ts';
 import { ReplyError, type ReplyEngine } from './reply/engine.ts';
+import type { Notices } from './notices.ts';
 import type { PendingAnswers } from './pending.ts';
 import { userPrompt } from './prompt.ts';
 import { isResetCommand, type Sessions } from './sessions.ts';
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   cards: OpenCards;
   /** Answers no route could deliver, kept for the conversation's next message. */
   pending: PendingAnswers;
+  /** Lines about a message not answered (not taken, queued, nothing to stop): one of each kind per member per minute. */
+  notices: Notices;
   log: Logger;
   /** Aborted when the account stops. */
   signal: AbortSignal;
@@ -96,23 +99,23 @@ export async function handleRobotMessage(deps: PipelineDeps, data: string, frame
   if (isStopWord(commandText(msg), deps.account.stopWords)) {
     const stopped = deps.inFlight.stop(conversation, msg.senderStaffId ?? msg.senderId);
     log.info(`message ${msg.msgId}: stop word; ${stopped ? 'answer in progress aborted' : 'nothing to stop'}`);
-    if (!stopped) await sendNotice(deps.client, msg, text('nothingToStop', detectLang(msg.text)), log);
+    if (!stopped) await deps.notices.send(msg, 'nothingToStop', text('nothingToStop', detectLang(msg.text)));
     return;
   }
   const sender = msg.senderStaffId ?? msg.senderId;
   // In a group, one member's burst must not hold everybody else up: with MAX_WAITING_PER_SENDER of their messages
-  // waiting, the next is not taken, and they hear so (one sessionWebhook line, no counted call).
+  // waiting, the next is not taken, and they hear so (one sessionWebhook line, no counted call; once a minute).
   const waiting = deps.queue.depth(conversation, sender);
   if (msg.isGroup && waiting >= MAX_WAITING_PER_SENDER) {
     log.info(`message ${msg.msgId}: not taken: ${waiting} messages of this sender already wait in this group`);
-    void sendNotice(deps.client, msg, text('queueFull', detectLang(msg.text), { n: waiting }), log);
+    void deps.notices.send(msg, 'queueFull', text('queueFull', detectLang(msg.text), { n: waiting }));
     return;
   }
   // The flood windows of the call governor count messages as they arrive (not answers as they start).
   const arrival = deps.budget.governor.arrived({ senderId: sender, conversationId: msg.conversationId });
-  // A user whose message waits behind others hears so: one sessionWebhook line, no card (cards cost several calls).
+  // A user whose message waits behind others hears so: one sessionWebhook line (once a minute), no card (cards cost several calls).
   const ahead = deps.queue.depth(conversation);
-  if (ahead > 0) void sendNotice(deps.client, msg, text('queued', detectLang(msg.text), { n: ahead }), log);
+  if (ahead > 0) void deps.notices.send(msg, 'queued', text('queued', detectLang(msg.text), { n: ahead }));
   await deps.queue.run(
     conversation,
     () => answer(deps, msg, admission.systemPrompt, arrival).catch((err) => log.error(`message ${msg.msgId}: reply lost: ${errorMessage(err)}`)),
