@@ -9,14 +9,14 @@ import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, ConfigError, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
 import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type AccountRun, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
-import { budgetFor } from './dingtalk/budget.ts';
+import { applyCallBudgets, budgetFor } from './dingtalk/budget.ts';
 import { describeCallBudget } from './dingtalk/governor.ts';
 import { activityOf, localDay, recordAnswer } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
-import { describeInstance, runningElsewhere } from './instances.ts';
+import { describeInstance, holdRobot, runningElsewhere } from './instances.ts';
 import { monitorAccount } from './monitor.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
 import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
@@ -72,7 +72,8 @@ export function createChannel(api: PluginApi) {
   const hostLog: HostLogger = api.logger ?? { info: console.log, warn: console.warn, error: console.error };
   const pairingOf = (accountId: string) => hostPairing(pairingApi(api), host, accountId);
   const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
-  const resolve = (cfg: HostConfig, accountId?: string | null) => resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support());
+  // Each config the host hands over sets every running app's budget (a reload restarts only the accounts it touched).
+  const resolve = (cfg: HostConfig, accountId?: string | null) => (applyCallBudgets(cfg), resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support()));
   const { outbound, messaging } = createOutbound({ resolve, config: () => api.config, stateDir: () => stateDir(api), log: hostLog });
   // Each account's last start here: the probe must not say "works" for an account that failed to start.
   const runs = new Map<string, AccountRun>();
@@ -162,6 +163,7 @@ export function createChannel(api: PluginApi) {
       /** Runs until the host aborts; the host treats an early return as a crash. */
       startAccount: async (ctx: GatewayContext): Promise<void> => {
         const log = createLogger(ctx.log ?? hostLog, { debug: ctx.account.debug }).child(ctx.accountId);
+        applyCallBudgets(ctx.cfg);
         const seen = activityOf(ctx.accountId);
         runs.set(ctx.accountId, { running: true, at: Date.now() });
         // The status's lastError: the connection's, else another process on this robot, else the last failed answer.
@@ -178,7 +180,27 @@ export function createChannel(api: PluginApi) {
           answersDay: seen.day,
           lastOutboundAt: seen.lastOutboundAt,
         });
+        // Another account of this gateway may still run this robot under an older config: wait for it (holdRobot).
+        let release: (() => void) | undefined;
         try {
+          if (!ctx.account.problems.length) {
+            release = await holdRobot({
+              clientId: ctx.account.clientId,
+              accountId: ctx.accountId,
+              clientIdFrom: ctx.account.clientIdFrom,
+              signal: ctx.abortSignal,
+              onHeld: (problem) => {
+                log.warn(problem);
+                connectionError = problem;
+                ctx.setStatus({ accountId: ctx.accountId, connected: false, lastError: lastError() });
+              },
+            });
+            if (!release) {
+              ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });
+              return;
+            }
+            connectionError = null;
+          }
           await monitorAccount({
             account: ctx.account,
             cfg: ctx.cfg,
@@ -214,6 +236,8 @@ export function createChannel(api: PluginApi) {
           runs.set(ctx.accountId, { running: false, at: Date.now(), error: problem });
           ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false, lastError: problem });
           throw err;
+        } finally {
+          release?.();
         }
         runs.set(ctx.accountId, { running: false, at: Date.now(), error: ctx.abortSignal.aborted ? null : 'it stopped on its own; the gateway log has the reason' });
         ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });

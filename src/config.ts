@@ -75,6 +75,8 @@ export interface ResolvedAccount {
   clientId: string;
   clientSecret: string;
   sources: { clientId: Source; clientSecret: Source; gatewayCredential: Source };
+  /** Where clientId is written, for messages: `channels.dingtalk-ai.accounts.sales.clientId`, `DINGTALK_CLIENT_ID`, …. */
+  clientIdFrom: string;
   /**
    * Who answers: `gateway` posts to the gateway's OpenAI-compatible endpoint (every sender acts as the gateway's
    * owner); `runtime` runs the turn in the host's channel reply runtime (the sender is an ordinary sender).
@@ -224,6 +226,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     clientId: clientId.value ?? '',
     clientSecret: clientSecret.value ?? '',
     sources: { clientId: clientId.source, clientSecret: clientSecret.source, gatewayCredential: credential.source },
+    clientIdFrom: clientIdKey(section, accountId),
     engine: oneOf(merged.engine, ['gateway', 'runtime'] as const, 'gateway', key('engine'), problems),
     gateway: {
       url: gatewayUrl.value
@@ -429,10 +432,14 @@ function unknownKeys(section: DingTalkChannelConfig, accountId: string): string[
 /** Characters that show as nothing (zero-width space, BOM, bidi marks, soft hyphen) or are control characters. */
 const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 
-/** Two clientIds that name one robot for the duplicate check: case, invisible characters and surrounding spaces aside. */
+/** A clientId as the duplicate checks compare it: case, invisible characters and surrounding spaces aside. */
+export function robotId(clientId: string): string {
+  return clientId.normalize('NFKC').replace(new RegExp(INVISIBLE.source, 'gu'), '').trim().toLowerCase();
+}
+
+/** Two clientIds that name one robot for the duplicate check. */
 function sameRobotId(a: string, b: string): boolean {
-  const norm = (v: string) => v.normalize('NFKC').replace(new RegExp(INVISIBLE.source, 'gu'), '').trim().toLowerCase();
-  return norm(a) === norm(b);
+  return robotId(a) === robotId(b);
 }
 
 /** A credential with an invisible character (pasted from a chat or a document) is a problem naming its key (or env). */

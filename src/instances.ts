@@ -12,6 +12,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { robotId } from './config.ts';
 import { errorMessage, type Logger } from './log.ts';
 
 export interface InstanceInfo {
@@ -127,6 +128,76 @@ export async function watchInstances(opts: InstanceWatchOptions): Promise<Instan
       await opts.registry.leave(self).catch((err) => opts.log.warn(`could not remove the instance record: ${errorMessage(err)}`));
     },
   };
+}
+
+/** A robot's Stream connection held by one account of this process. */
+interface RobotHolder {
+  accountId: string;
+  /** Where that account's clientId is written (config key or env name). */
+  clientIdFrom: string;
+  /** Runs of that account holding it (a restart may start before the previous run has let go). */
+  runs: number;
+}
+
+/** Which account of this process holds each robot, by robotId (the duplicate check's comparison). */
+const holders = new Map<string, RobotHolder>();
+/** Called whenever a robot is let go, so that waiting accounts try again. */
+const onRelease = new Set<() => void>();
+
+export interface HoldRobotOptions {
+  clientId: string;
+  accountId: string;
+  clientIdFrom: string;
+  signal: AbortSignal;
+  /** Called once when another account of this process holds the robot, with the problem (naming both keys and the fix). */
+  onHeld: (problem: string) => void;
+}
+
+/**
+ * Holds the robot `clientId` for `accountId` in this process; resolves with the function that lets go of it, or
+ * undefined when `signal` aborted first. While another account holds it, waits (onHeld says why) and takes it when
+ * that account stops. Config resolution refuses the later of two accounts on one robot, but OpenClaw restarts only
+ * the accounts a reload touched (dist/config-reload-plan-*.mjs accountScopedRestart), so the other may still run
+ * under an older config: without this, both would connect, and DingTalk would push each message to only one of them
+ * (spec §1.8). Runs of one account id are not held back (its own restart; another process on its state folder is
+ * watchInstances' business). Never throws.
+ */
+export async function holdRobot(opts: HoldRobotOptions): Promise<(() => void) | undefined> {
+  const robot = robotId(opts.clientId);
+  let told = false;
+  for (;;) {
+    if (opts.signal.aborted) return undefined;
+    const holder = holders.get(robot);
+    if (!holder || holder.accountId === opts.accountId) {
+      if (holder) holder.runs++;
+      else holders.set(robot, { accountId: opts.accountId, clientIdFrom: opts.clientIdFrom, runs: 1 });
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        const h = holders.get(robot)!;
+        if (--h.runs === 0) holders.delete(robot);
+        for (const retry of [...onRelease]) retry();
+      };
+    }
+    if (!told) {
+      told = true;
+      opts.onHeld(
+        `${opts.clientIdFrom} names the robot ${opts.clientId}, which account "${holder.accountId}" (${holder.clientIdFrom}) already runs in this gateway: ` +
+          `DingTalk pushes each message to only one of a robot's connections, so this account does not connect while "${holder.accountId}" runs (it connects when that one stops). ` +
+          `Set this account's own robot's clientId and clientSecret, or disable one of them (enabled: false)`,
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        onRelease.delete(wake);
+        opts.signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      onRelease.add(wake);
+      opts.signal.addEventListener('abort', wake, { once: true });
+    });
+  }
 }
 
 /** The account status line when others run this robot, or undefined when none does. */

@@ -311,6 +311,88 @@ describe('several robots in one gateway', () => {
     await first.stop();
   });
 
+  describe('a reload restarts only the accounts it touched (OpenClaw accountScopedRestart)', () => {
+    async function twoRobots() {
+      fake = await startFakeDingTalk({ apps: [{ appKey: 'dingA', appSecret: 'SA' }, { appKey: 'dingB', appSecret: 'SB' }] });
+      const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+      const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+      const config = (accounts: Record<string, { clientId: string; clientSecret: string; enabled?: boolean }>): HostConfig => ({
+        channels: { 'dingtalk-ai': { apiBaseUrl: fake!.apiBase, oapiBaseUrl: fake!.oapiBase, dmPolicy: 'open', allowFrom: ['*'], accounts } },
+      });
+      return { ch, config, A: { clientId: 'dingA', clientSecret: 'SA' }, B: { clientId: 'dingB', clientSecret: 'SB' } };
+    }
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+
+    test('a pointed at b\'s robot while b runs: a waits and says why naming both keys, b keeps its one connection; a connects once b stops', async () => {
+      const { ch, config, A, B } = await twoRobots();
+      const cfg1 = config({ a: A, b: B });
+      let a = runAccount(ch, cfg1, 'a');
+      const b = runAccount(ch, cfg1, 'b');
+      await fake!.waitFor(() => a.status.connected === true && b.status.connected === true);
+      const cfg2 = config({ a: B, b: B });
+      await a.stop();
+      a = runAccount(ch, cfg2, 'a');
+      await settle();
+      expect(fake!.openConnections('dingB')).toBe(1);
+      expect(fake!.openConnections('dingA')).toBe(0);
+      expect(a.status).toMatchObject({ running: true, connected: false });
+      expect(a.status.lastError).toBe(
+        'channels.dingtalk-ai.accounts.a.clientId names the robot dingB, which account "b" (channels.dingtalk-ai.accounts.b.clientId) already runs in this gateway: ' +
+          'DingTalk pushes each message to only one of a robot\'s connections, so this account does not connect while "b" runs (it connects when that one stops). ' +
+          'Set this account\'s own robot\'s clientId and clientSecret, or disable one of them (enabled: false)',
+      );
+      // b's own restart (the new config refuses it: a comes first) hands the robot to a.
+      await b.stop();
+      await fake!.waitFor(() => a.status.connected === true);
+      expect(a.status.lastError).toBeNull();
+      await expect(ch.gateway.startAccount({ cfg: cfg2, accountId: 'b', account: ch.config.resolveAccount(cfg2, 'b'), abortSignal: new AbortController().signal, setStatus: () => {} })).rejects.toThrow(/names the same robot/);
+      expect(fake!.openConnections('dingB')).toBe(1);
+      await a.stop();
+    });
+
+    test('a disabled, b moved to a\'s robot, then a enabled again: never two connections on one robot', async () => {
+      const { ch, config, A, B } = await twoRobots();
+      const cfg1 = config({ a: A, b: B });
+      const a = runAccount(ch, cfg1, 'a');
+      let b = runAccount(ch, cfg1, 'b');
+      await fake!.waitFor(() => a.status.connected === true && b.status.connected === true);
+      // a disabled (a stops), then b pointed at a's robot (b restarts): b takes it.
+      await a.stop();
+      const cfg2 = config({ a: { ...A, enabled: false }, b: A });
+      await b.stop();
+      b = runAccount(ch, cfg2, 'b');
+      await fake!.waitFor(() => b.status.connected === true && fake!.openConnections('dingA') === 1);
+      // a enabled again: only a restarts; b still runs its robot, so a waits.
+      const cfg3 = config({ a: A, b: A });
+      const a2 = runAccount(ch, cfg3, 'a');
+      await settle();
+      expect(fake!.openConnections('dingA')).toBe(1);
+      expect(a2.status.lastError).toMatch(/^channels\.dingtalk-ai\.accounts\.a\.clientId names the robot dingA, which account "b" \(channels\.dingtalk-ai\.accounts\.b\.clientId\) already runs/);
+      await a2.stop();
+      expect(a2.status).toMatchObject({ running: false, connected: false });
+      await b.stop();
+    });
+
+    test('a third robot added (only accounts.hr starts): the running default robot\'s budget follows, 4000 / 3 = 1333', async () => {
+      fake = await startFakeDingTalk({ apps: [{ appKey: 'dingBudMAIN', appSecret: 'SM' }, { appKey: 'dingBudOPS', appSecret: 'SO' }, { appKey: 'dingBudHR', appSecret: 'SH' }] });
+      const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+      const ch = register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } });
+      const top = { clientId: 'dingBudMAIN', clientSecret: 'SM', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, dmPolicy: 'open' as const, allowFrom: ['*'] };
+      const ops = { clientId: 'dingBudOPS', clientSecret: 'SO' };
+      const cfg1: HostConfig = { channels: { 'dingtalk-ai': { ...top, accounts: { ops } } } };
+      const main = runAccount(ch, cfg1, 'default');
+      await fake.waitFor(() => main.status.connected === true);
+      const shown = (cfg: HostConfig) => String(ch.status.buildAccountSnapshot({ account: ch.config.resolveAccount(cfg, 'default'), runtime: main.status }).callBudget);
+      expect(shown(cfg1)).toMatch(/^0 of 2000 DingTalk calls used in /);
+      const cfg2: HostConfig = { channels: { 'dingtalk-ai': { ...top, accounts: { ops, hr: { clientId: 'dingBudHR', clientSecret: 'SH' } } } } };
+      const hr = runAccount(ch, cfg2, 'hr');
+      await fake.waitFor(() => hr.status.connected === true);
+      expect(budgetFor('dingBudMAIN').governor.budget).toBe(1333);
+      expect(shown(cfg2)).toMatch(/^\d+ of 1333 DingTalk calls used in /);
+      await Promise.all([hr.stop(), main.stop()]);
+    });
+  });
+
   test('the status says what went wrong with the fix: a refused gateway token, cards refused by DingTalk', async () => {
     fake = await startFakeDingTalk();
     gw = await startFakeGateway({ token: 'gw-token' });

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { FolderRegistry, runningElsewhere, watchInstances, type InstanceInfo, type InstanceWatch } from '../src/instances.ts';
+import { FolderRegistry, holdRobot, runningElsewhere, watchInstances, type InstanceInfo, type InstanceWatch } from '../src/instances.ts';
 import { createLogger } from '../src/log.ts';
 import { resolveAccount } from '../src/config.ts';
 import { monitorAccount, type AccountStatus } from '../src/monitor.ts';
@@ -140,5 +140,61 @@ describe('with the account monitor', () => {
     }
     // The second removed its record on stop; the first's remains.
     expect((await readdir(join(h.stateDir, 'dingtalk-ai', 'default', 'instances'))).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+  });
+});
+
+describe('one robot, two accounts of this process', () => {
+  const hold = (accountId: string, clientId: string, signal: AbortSignal = new AbortController().signal) => {
+    const held: string[] = [];
+    const release = holdRobot({ clientId, accountId, clientIdFrom: `channels.dingtalk-ai.accounts.${accountId}.clientId`, signal, onHeld: (p) => held.push(p) });
+    return { release, held };
+  };
+
+  test('the second account waits, told why with both keys, and takes the robot when the first lets go; a third keeps waiting', async () => {
+    const a = hold('a', 'dingHOLD1');
+    const releaseA = (await a.release)!;
+    // Another spelling of the same clientId (case, a zero-width space) is the same robot.
+    const b = hold('b', 'DINGhold1\u200B');
+    const c = hold('c', 'dingHOLD1');
+    let bHeld: (() => void) | undefined;
+    void b.release.then((r) => (bHeld = r));
+    await sleep(20);
+    expect(bHeld).toBeUndefined();
+    expect(b.held).toEqual([
+      'channels.dingtalk-ai.accounts.b.clientId names the robot DINGhold1\u200B, which account "a" (channels.dingtalk-ai.accounts.a.clientId) already runs in this gateway: ' +
+        'DingTalk pushes each message to only one of a robot\'s connections, so this account does not connect while "a" runs (it connects when that one stops). ' +
+        'Set this account\'s own robot\'s clientId and clientSecret, or disable one of them (enabled: false)',
+    ]);
+    releaseA();
+    await sleep(0);
+    expect(bHeld).toBeTypeOf('function');
+    // c now waits for b (told once, when it first found the robot taken).
+    expect(c.held).toHaveLength(1);
+    let cHeld: (() => void) | undefined;
+    void c.release.then((r) => (cHeld = r));
+    await sleep(20);
+    expect(cHeld).toBeUndefined();
+    bHeld!();
+    bHeld!(); // letting go twice changes nothing
+    await sleep(0);
+    expect(cHeld).toBeTypeOf('function');
+    cHeld!();
+  });
+
+  test('a restart of the same account is not held back; a stop while waiting resolves undefined and holds nothing; another robot is free', async () => {
+    const first = (await hold('ops', 'dingHOLD2').release)!;
+    const second = (await hold('ops', 'dingHOLD2').release)!;
+    expect((await hold('hr', 'dingHOLD3').release)).toBeTypeOf('function');
+    const stop = new AbortController();
+    const waiting = hold('desk', 'dingHOLD2', stop.signal);
+    stop.abort();
+    expect(await waiting.release).toBeUndefined();
+    // Held until both runs of ops let go.
+    first();
+    const next = hold('desk', 'dingHOLD2');
+    await sleep(20);
+    expect(next.held).toHaveLength(1);
+    second();
+    expect(await next.release).toBeTypeOf('function');
   });
 });

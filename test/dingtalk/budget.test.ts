@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { AppBudget, budgetFor } from '../../src/dingtalk/budget.ts';
+import { AppBudget, applyCallBudgets, budgetFor } from '../../src/dingtalk/budget.ts';
+import type { HostConfig } from '../../src/config.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -153,5 +154,26 @@ describe('the budget of an app', () => {
     a.markQuotaExhausted();
     expect(budgetFor('dingSHARED1').quotaExhausted()).toBe(true);
     expect(b.quotaExhausted()).toBe(false);
+  });
+});
+
+describe('every config sets the budget of every app it names', () => {
+  test('a third robot added while two run lowers every default share (4000 / 3 = 1333), explicit budgets and the edition hold, apps not set up here stay absent', () => {
+    const main = budgetFor('dingApplyMAIN');
+    const ops = budgetFor('dingApplyOPS');
+    main.governor.configure({ monthlyCallBudget: 2000 });
+    ops.governor.configure({ monthlyCallBudget: 2000 });
+    const top = { clientId: 'dingApplyMAIN', clientSecret: 's' };
+    const three: HostConfig = { channels: { 'dingtalk-ai': { ...top, accounts: { ops: { clientId: 'dingApplyOPS', clientSecret: 's' }, hr: { clientId: 'dingApplyHR', clientSecret: 's' } } } } };
+    applyCallBudgets(three, {});
+    expect([main.governor.budget, ops.governor.budget]).toEqual([1333, 1333]);
+    // The new app's budget is set up by its own start (or first send), not by reading a config.
+    expect(budgetFor('dingApplyHR').governor.budget).toBe(4000);
+    // accounts.hr removed again, ops with an explicit budget on the professional edition: main gets 4000 / 2.
+    applyCallBudgets({ channels: { 'dingtalk-ai': { ...top, accounts: { ops: { clientId: 'dingApplyOPS', clientSecret: 's', monthlyCallBudget: 1500, dingtalkEdition: 'professional' } } } } }, {});
+    expect([main.governor.budget, ops.governor.budget, ops.perSecond]).toEqual([2000, 1500, 38]);
+    // A disabled account's app counts for nothing and keeps its budget; a twin on main's robot changes nothing.
+    applyCallBudgets({ channels: { 'dingtalk-ai': { ...top, accounts: { ops: { clientId: 'dingApplyOPS', clientSecret: 's', enabled: false }, copy: { clientId: 'dingApplyMAIN', clientSecret: 's', monthlyCallBudget: 7 } } } } }, {});
+    expect([main.governor.budget, ops.governor.budget]).toEqual([4000, 1500]);
   });
 });
