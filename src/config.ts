@@ -5,7 +5,8 @@
 
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
-import { DEFAULT_MONTHLY_CALL_BUDGET, DOCUMENTED_ORG_ALLOWANCE, MAX_MONTHLY_CALL_BUDGET, STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
+import { defaultCallBudget, monthlyCallBudget, type ConfiguredApp } from './config-budget.ts';
+import { STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
 import { withoutUserinfo } from './log.ts';
 import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 import { normalizeStopWord } from './stop.ts';
@@ -261,7 +262,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
     access: accessPolicy(merged, key, host, problems),
     refusalMessage: merged.refusalMessage === undefined ? undefined : merged.refusalMessage.trim(),
     stopWords: merged.stopWords === undefined ? DEFAULT_STOP_WORDS : stopWords(merged.stopWords, key('stopWords'), problems),
-    monthlyCallBudget: callBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems, defaultCallBudget(cfg, env)),
+    monthlyCallBudget: monthlyCallBudget(merged.monthlyCallBudget, key('monthlyCallBudget'), problems, defaultCallBudget(configuredApps(cfg, env))),
     streaming: oneOf(merged.streaming, STREAMING_POLICIES, 'on', key('streaming'), problems),
     problems,
   };
@@ -281,72 +282,41 @@ function clientIdKey(section: DingTalkChannelConfig, accountId: string): string 
  * that ran before the duplicate was added keeps running.
  */
 function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: Env): string | undefined {
-  const section = channelConfig(cfg);
-  const { accounts, ...top } = section;
-  for (const other of listAccountIds(cfg, env)) {
-    if (other === accountId) return undefined;
-    const own = accounts?.[other];
-    const merged: DingTalkAccountConfig = { ...top, ...(own && typeof own === 'object' ? own : {}) };
-    if (merged.enabled === false) continue;
-    const id = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : other === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
-    if (id !== undefined && sameRobotId(id, clientId)) return `${clientIdKey(section, other)} (account "${other}")`;
+  for (const other of enabledAccounts(cfg, env)) {
+    if (other.accountId === accountId) return undefined;
+    if (other.clientId !== undefined && sameRobotId(other.clientId, clientId)) return `${clientIdKey(channelConfig(cfg), other.accountId)} (account "${other.accountId}")`;
   }
   return undefined;
 }
 
 /**
- * The enabled apps (distinct clientIds) of this config, each with the `monthlyCallBudget` its first account writes
- * (undefined: not set) and that key's name.
+ * The enabled apps (distinct clientIds) of this config, in listAccountIds order, each with the `monthlyCallBudget` its
+ * first account writes and that key's name (for src/config-budget.ts: the default split and the warning).
  */
-function configuredApps(cfg: HostConfig, env: Env): Map<string, { budget: unknown; key: string }> {
-  const { accounts, ...top } = channelConfig(cfg);
-  const apps = new Map<string, { budget: unknown; key: string }>();
-  for (const id of listAccountIds(cfg, env)) {
-    const own = accounts?.[id];
-    const merged: DingTalkAccountConfig = { ...top, ...(own && typeof own === 'object' ? own : {}) };
-    if (merged.enabled === false) continue;
-    const clientId = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : id === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
+export function configuredApps(cfg: HostConfig, env: Env = process.env): ConfiguredApp[] {
+  const apps = new Map<string, ConfiguredApp>();
+  for (const { accountId, own, merged, clientId } of enabledAccounts(cfg, env)) {
     if (!clientId || apps.has(clientId)) continue;
-    const ownKey = own && typeof own === 'object' && 'monthlyCallBudget' in own;
-    apps.set(clientId, { budget: merged.monthlyCallBudget, key: ownKey ? `channels.${CHANNEL_ID}.accounts.${id}.monthlyCallBudget` : `channels.${CHANNEL_ID}.monthlyCallBudget` });
+    const key = own && 'monthlyCallBudget' in own ? `channels.${CHANNEL_ID}.accounts.${accountId}.monthlyCallBudget` : `channels.${CHANNEL_ID}.monthlyCallBudget`;
+    apps.set(clientId, { clientId, budget: merged.monthlyCallBudget, key });
   }
-  return apps;
+  return [...apps.values()];
 }
 
 /**
- * The default `monthlyCallBudget` of each app: DEFAULT_MONTHLY_CALL_BUDGET split evenly between the apps (robots of
- * different clientIds) configured here, since the org's allowance is shared by all its apps (governor.ts).
+ * The enabled accounts of this config in listAccountIds order: each one's own section, that section over the top-level
+ * keys, and the clientId it uses (its own or inherited; the default account's may come from DINGTALK_CLIENT_ID).
  */
-function defaultCallBudget(cfg: HostConfig, env: Env): number {
-  return Math.floor(DEFAULT_MONTHLY_CALL_BUDGET / Math.max(1, configuredApps(cfg, env).size));
-}
-
-/**
- * A warning when the apps configured here may spend more than the org's documented allowance together (their budgets,
- * set or default, add up past DOCUMENTED_ORG_ALLOWANCE), naming the keys; undefined otherwise. Shown at start and by
- * doctor / the probe: DingTalk refuses every app of the org (ApiCountLimitForOrg) once the org's allowance is spent.
- */
-export function callBudgetWarning(cfg: HostConfig, env: Env = process.env): string | undefined {
-  const apps = configuredApps(cfg, env);
-  if (apps.size < 2) return undefined;
-  const share = defaultCallBudget(cfg, env);
-  const budgets = [...apps.values()].map((a) => ({ key: a.key, calls: typeof a.budget === 'number' && Number.isFinite(a.budget) ? a.budget : share }));
-  const total = budgets.reduce((sum, b) => sum + b.calls, 0);
-  if (total <= DOCUMENTED_ORG_ALLOWANCE) return undefined;
-  return `the ${apps.size} DingTalk apps configured here may spend ${total} calls a month together (${budgets.map((b) => `${b.key}: ${b.calls}`).join(', ')}), more than the ${DOCUMENTED_ORG_ALLOWANCE} the standard edition gives the whole org: lower them so they add up to your org's allowance (DingTalk developer console → 资源管理), or every app of the org stops when it runs out`;
-}
-
-function callBudget(value: unknown, key: string, problems: string[], fallback = DEFAULT_MONTHLY_CALL_BUDGET): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    problems.push(`${key} must be a whole number of DingTalk calls per month (0 or more, without quotes), e.g. ${DEFAULT_MONTHLY_CALL_BUDGET}; got ${JSON.stringify(value)}`);
-    return DEFAULT_MONTHLY_CALL_BUDGET;
-  }
-  if (value > MAX_MONTHLY_CALL_BUDGET) {
-    problems.push(`${key} is ${value}, above any DingTalk plan (at most ${MAX_MONTHLY_CALL_BUDGET} calls per month here): set it to your org's monthly API allowance or less (DingTalk developer console → 资源管理)`);
-    return DEFAULT_MONTHLY_CALL_BUDGET;
-  }
-  return value;
+function enabledAccounts(cfg: HostConfig, env: Env): Array<{ accountId: string; own: DingTalkAccountConfig | undefined; merged: DingTalkAccountConfig; clientId: string | undefined }> {
+  const { accounts, ...top } = channelConfig(cfg);
+  return listAccountIds(cfg, env).flatMap((accountId) => {
+    const section = accounts?.[accountId];
+    const own = section && typeof section === 'object' ? section : undefined;
+    const merged: DingTalkAccountConfig = { ...top, ...own };
+    if (merged.enabled === false) return [];
+    const clientId = typeof merged.clientId === 'string' && merged.clientId.trim() ? merged.clientId.trim() : accountId === DEFAULT_ACCOUNT_ID ? env.DINGTALK_CLIENT_ID?.trim() : undefined;
+    return [{ accountId, own, merged, clientId }];
+  });
 }
 
 /**

@@ -16,7 +16,8 @@
  * evidenced exempt) is not called — the account's connection state is in the host's status.
  */
 import { randomUUID } from 'node:crypto';
-import { callBudgetWarning, type HostConfig, type ResolvedAccount } from './config.ts';
+import { configuredApps, type HostConfig, type ResolvedAccount } from './config.ts';
+import { callBudgetWarning } from './config-budget.ts';
 import { clientFor } from './dingtalk/client.ts';
 import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
@@ -89,7 +90,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   if (account.problems.length === 0) add({ step: 1, name: 'config', status: 'pass', message: `account "${account.accountId}" resolves with no problems` });
   for (const p of account.problems) add({ step: 1, name: 'config', status: 'fail', message: p });
   if (opts.callBudget) add({ step: 2, name: 'monthly call budget', status: 'note', message: describeCallBudget(opts.callBudget) });
-  const sharedBudget = opts.hostConfig && callBudgetWarning(opts.hostConfig);
+  const sharedBudget = opts.hostConfig && callBudgetWarning(configuredApps(opts.hostConfig));
   if (sharedBudget) add({ step: 1, name: 'monthly call budgets of the apps', status: 'note', message: sharedBudget });
   // What DingTalk's checks need that the config lacks (the config check above names the key and the fix).
   const needs = !account.clientId || !account.clientSecret

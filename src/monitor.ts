@@ -6,7 +6,8 @@ import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { AccessGate, accessWarnings } from './access.ts';
 import type { AnswerOutcome } from './activity.ts';
-import { assertUsable, callBudgetWarning, ConfigError, type ResolvedAccount } from './config.ts';
+import { assertUsable, ConfigError, configuredApps, type ResolvedAccount } from './config.ts';
+import { callBudgetWarning } from './config-budget.ts';
 import type { PairingStore } from './pairing.ts';
 import { createDedupe } from './dedupe.ts';
 import { clientFor } from './dingtalk/client.ts';
@@ -122,7 +123,7 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     onAnswer: opts.onAnswer,
   };
   for (const warning of accessWarnings(account)) log.warn(warning);
-  const sharedBudget = opts.cfg && callBudgetWarning(opts.cfg);
+  const sharedBudget = opts.cfg && callBudgetWarning(configuredApps(opts.cfg));
   if (sharedBudget) log.warn(sharedBudget);
   if (engine.name === 'gateway' && !account.gateway.credential) log.warn('no gateway token or password configured: requests to the gateway are sent without credentials');
   // Every answer in flight listens on the account's signal; many at once are normal, not a leak.

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { assertUsable, callBudgetWarning, ConfigError, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
+import { assertUsable, ConfigError, configuredApps, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
 import { isStopWord } from '../src/stop.ts';
 import { CONFIG_SCHEMA } from '../src/config-schema.ts';
+import { callBudgetWarning } from '../src/config-budget.ts';
 
 const base: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingid', clientSecret: 'sec' } } };
 
@@ -96,7 +97,7 @@ describe('account resolution', () => {
       expect(a.monthlyCallBudget).toBe(2000);
     }
     expect(sales!.gateway.agentId).toBe('sales');
-    expect(callBudgetWarning(cfg, {})).toBeUndefined();
+    expect(callBudgetWarning(configuredApps(cfg, {}))).toBeUndefined();
   });
 
   test('two enabled accounts on one clientId: the later one is refused, naming both keys; the first runs', () => {
@@ -204,37 +205,28 @@ describe('account resolution', () => {
     expect(msg).toContain('channels.dingtalk-ai.gatewayUrl is not a valid http(s) URL');
   });
 
-  test('monthlyCallBudget: negative, fractional, quoted or beyond any plan (1e300) is a problem naming the key; the largest sane value is kept', () => {
-    const budget = (v: unknown) => resolveAccount({ channels: { 'dingtalk-ai': { clientId: 'x', clientSecret: 's', monthlyCallBudget: v as number } } }, 'default', {});
-    for (const v of [-1, 2.5, '4000', 1e300, 1_000_001]) {
-      const a = budget(v);
-      expect(a.problems).toHaveLength(1);
-      expect(a.problems[0]).toMatch(/^channels\.dingtalk-ai\.monthlyCallBudget /);
-    }
-    expect(budget(1e300).problems[0]).toContain('at most 1000000 calls per month');
-    expect(budget(1_000_000)).toMatchObject({ problems: [], monthlyCallBudget: 1_000_000 });
-    expect(budget(0)).toMatchObject({ problems: [], monthlyCallBudget: 0 });
-  });
-
-  test('several robots (apps) share the org allowance: the default budget is split between the apps configured; explicit budgets past 5,000 together are warned about, naming the keys', () => {
-    const two = (a: Record<string, unknown> = {}, b: Record<string, unknown> = {}): HostConfig => ({
-      channels: { 'dingtalk-ai': { accounts: { sales: { clientId: 'dingA', clientSecret: 's', ...a }, hr: { clientId: 'dingB', clientSecret: 's', ...b } } } },
-    });
-    expect(resolveAccount(base, 'default', {}).monthlyCallBudget).toBe(4000);
-    expect(resolveAccount(two(), 'sales', {}).monthlyCallBudget).toBe(2000);
-    expect(resolveAccount(two(), 'hr', {}).monthlyCallBudget).toBe(2000);
-    expect(callBudgetWarning(two(), {})).toBeUndefined();
-    // A disabled robot takes no share.
-    expect(resolveAccount(two({}, { enabled: false }), 'sales', {}).monthlyCallBudget).toBe(4000);
-    expect(callBudgetWarning(two({ monthlyCallBudget: 2500 }, { monthlyCallBudget: 2500 }), {})).toBeUndefined();
-    expect(callBudgetWarning(two({ monthlyCallBudget: 4000 }), {})).toBe(
-      'the 2 DingTalk apps configured here may spend 6000 calls a month together (channels.dingtalk-ai.accounts.sales.monthlyCallBudget: 4000, channels.dingtalk-ai.monthlyCallBudget: 2000), more than the 5000 the standard edition gives the whole org: lower them so they add up to your org\'s allowance (DingTalk developer console → 资源管理), or every app of the org stops when it runs out',
-    );
-  });
-
   test('an account key is named with its account path', () => {
     const a = resolveAccount({ channels: { 'dingtalk-ai': { accounts: { ops: { clientId: 'x' } } } } }, 'ops', { DINGTALK_CLIENT_SECRET: 'ignored-for-named-accounts' });
     expect(a.problems).toEqual([expect.stringContaining('channels.dingtalk-ai.accounts.ops.clientSecret is missing')]);
+  });
+});
+
+describe('configuredApps', () => {
+  test('the enabled apps in account order, once per clientId, each with the budget key its first account writes (or inherits)', () => {
+    const cfg: HostConfig = {
+      channels: {
+        'dingtalk-ai': {
+          monthlyCallBudget: 1000,
+          accounts: { sales: { clientId: 'dingA', clientSecret: 's', monthlyCallBudget: 3000 }, off: { clientId: 'dingC', clientSecret: 's', enabled: false }, hr: { clientId: 'dingB', clientSecret: 's' } },
+        },
+      },
+    };
+    expect(configuredApps(cfg, {})).toEqual([
+      { clientId: 'dingA', budget: 3000, key: 'channels.dingtalk-ai.accounts.sales.monthlyCallBudget' },
+      { clientId: 'dingB', budget: 1000, key: 'channels.dingtalk-ai.monthlyCallBudget' },
+    ]);
+    // The default account's robot may come from the environment alone.
+    expect(configuredApps({}, { DINGTALK_CLIENT_ID: 'dingENV' })).toEqual([{ clientId: 'dingENV', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
   });
 });
 
