@@ -359,6 +359,8 @@ describe('doctor', () => {
       const h = await startHarness();
       try {
         h.gw.respond = missingUserMessage;
+        // The fake counts the socket open a moment before the account's own status says so (seen under load).
+        await h.fake.waitFor(() => h.statuses.at(-1)?.connected === true);
         const ok = await channel().status.probeAccount({ account: running(h), cfg: HOST_CONFIG });
         expect(ok.checks!.find((c) => c.name === 'Stream connection')).toMatchObject({ status: 'pass', message: expect.stringMatching(/^connected since \d{4}-/) });
         h.fake.faults.gatewayFail(503, 1000);
