@@ -192,14 +192,18 @@ export function createChannel(api: PluginApi) {
               onHeld: (problem) => {
                 log.warn(problem);
                 connectionError = problem;
+                // The probe says why it does not answer (not "works").
+                runs.set(ctx.accountId, { running: false, at: Date.now(), error: problem });
                 ctx.setStatus({ accountId: ctx.accountId, connected: false, lastError: lastError() });
               },
             });
             if (!release) {
+              runs.set(ctx.accountId, { running: false, at: Date.now(), error: null });
               ctx.setStatus({ accountId: ctx.accountId, running: false, connected: false });
               return;
             }
             connectionError = null;
+            runs.set(ctx.accountId, { running: true, at: Date.now() });
           }
           await monitorAccount({
             account: ctx.account,

@@ -341,10 +341,15 @@ describe('several robots in one gateway', () => {
           'DingTalk pushes each message to only one of a robot\'s connections, so this account does not connect while "b" runs (it connects when that one stops). ' +
           'Set this account\'s own robot\'s clientId and clientSecret, or disable one of them (enabled: false)',
       );
+      // The probe does not say "works" for it: it answers no one.
+      const probe = await ch.status.probeAccount({ account: ch.config.resolveAccount(cfg2, 'a'), timeoutMs: 1000, cfg: cfg2 });
+      expect(probe.ok).toBe(false);
+      expect(probe.error).toContain('not running: channels.dingtalk-ai.accounts.a.clientId names the robot dingB, which account "b"');
       // b's own restart (the new config refuses it: a comes first) hands the robot to a.
       await b.stop();
       await fake!.waitFor(() => a.status.connected === true);
       expect(a.status.lastError).toBeNull();
+      expect((await ch.status.probeAccount({ account: ch.config.resolveAccount(cfg2, 'a'), timeoutMs: 1000, cfg: cfg2 })).error ?? '').not.toContain('not running');
       await expect(ch.gateway.startAccount({ cfg: cfg2, accountId: 'b', account: ch.config.resolveAccount(cfg2, 'b'), abortSignal: new AbortController().signal, setStatus: () => {} })).rejects.toThrow(/names the same robot/);
       expect(fake!.openConnections('dingB')).toBe(1);
       await a.stop();
