@@ -223,6 +223,61 @@ export function markdownStateAt(text: string): { fence?: { opener: string; marke
   return { fence, tableHeader };
 }
 
+/** Where code is in a markdown text: `[start, end)` offsets, in order, of fenced blocks and inline code spans. */
+export interface CodeRegion {
+  start: number;
+  end: number;
+  /** A fenced block (from its opening line to the end of its closing line, or the text's end when unclosed). */
+  block: boolean;
+}
+
+/**
+ * The code in `text` (CommonMark's fenced blocks, any indentation, and inline code spans: a run of n backticks up to
+ * the next run of exactly n, within one paragraph). Code shows syntax: nothing in it is a directive (media/refs.ts).
+ * Indented (4-space) code blocks are not found: they cannot be told from list continuations line by line.
+ */
+export function codeRegions(text: string): CodeRegion[] {
+  const regions: CodeRegion[] = [];
+  let fence: { marker: string; start: number } | undefined;
+  let paragraph: { start: number; end: number } | undefined;
+  const spans = (p: { start: number; end: number }) => {
+    const chunk = text.slice(p.start, p.end);
+    const runs = [...chunk.matchAll(/`+/g)];
+    for (let i = 0; i < runs.length; i++) {
+      const open = runs[i]!;
+      const close = runs.findIndex((r, j) => j > i && r[0].length === open[0].length);
+      if (close < 0) continue;
+      const end = runs[close]!;
+      regions.push({ start: p.start + open.index!, end: p.start + end.index! + end[0].length, block: false });
+      i = close;
+    }
+  };
+  let at = 0;
+  for (const line of text.split('\n')) {
+    const lineEnd = at + line.length;
+    const f = FENCE.exec(line);
+    if (fence) {
+      if (f && f[1]![0] === fence.marker[0] && f[1]!.length >= fence.marker.length && line.trim() === f[1]) {
+        regions.push({ start: fence.start, end: lineEnd, block: true });
+        fence = undefined;
+      }
+    } else if (f) {
+      if (paragraph) spans(paragraph);
+      paragraph = undefined;
+      fence = { marker: f[1]!, start: at };
+    } else if (line.trim() === '') {
+      if (paragraph) spans(paragraph);
+      paragraph = undefined;
+    } else {
+      paragraph = { start: paragraph?.start ?? at, end: lineEnd };
+    }
+    at = lineEnd + 1;
+  }
+  if (fence) regions.push({ start: fence.start, end: text.length, block: true });
+  if (paragraph) spans(paragraph);
+  return regions.sort((a, b) => a.start - b.start);
+}
+
 /** An attribute's value in a tag: double, single or unquoted. */
 function attr(tag: string, name: string): string | undefined {
   const m = new RegExp(String.raw`\s${name}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))`, 'i').exec(tag);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { normalizeMarkdown } from '../src/markdown.ts';
+import { codeRegions, normalizeMarkdown } from '../src/markdown.ts';
 import { chunkText } from './fake-gateway/index.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -102,5 +102,20 @@ describe('every answer passes the normaliser', () => {
     h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 5) });
     await h.send(h.fake.msg.text('对比一下', { senderStaffId: 'u1' }));
     expect(h.fake.sent.at(-1)!.body.markdown.text).toBe(sent);
+  });
+});
+
+describe('where the code is', () => {
+  test('fenced blocks (closed, unclosed, ~~~) and inline spans of matching backtick runs; a lone backtick opens nothing', () => {
+    const text = 'a `x` b ``y ` z`` it`s\n```js\nq\n```\n\n~~~\nopen';
+    const shown = codeRegions(text).map((r) => [text.slice(r.start, r.end), r.block]);
+    expect(shown).toEqual([
+      ['`x`', false],
+      ['``y ` z``', false],
+      ['```js\nq\n```', true],
+      ['~~~\nopen', true],
+    ]);
+    // A span does not cross a blank line (a new paragraph).
+    expect(codeRegions('a `b\n\nc` d')).toEqual([]);
   });
 });

@@ -129,6 +129,18 @@ describe('outbound sends through the running account', () => {
     expect(joined).toBe(text);
   });
 
+  test('a message showing how to attach a file (MEDIA: in a code block, an image in inline code) is sent as written; nothing is uploaded', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(dir);
+    const pdf = join(dir, 'a.pdf');
+    await writeFile(pdf, PDF);
+    const text = `附件写法：\n\n\`\`\`\nMEDIA: ${pdf}\n\`\`\`\n\n或者行内：\`![x](${pdf})\``;
+    await channel().outbound.sendText({ to: 'user:u1', text });
+    expect(h.fake.sent.map((s) => [s.msgtype, s.body.text])).toEqual([['sampleMarkdown', text]]);
+    expect(h.fake.media.size).toBe(0);
+  });
+
   test('an image is checked, uploaded once and shown inline under the caption; a file follows its caption as a file message', async () => {
     h = await startHarness();
     const dir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));

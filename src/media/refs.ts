@@ -1,9 +1,16 @@
 /**
  * Local media references in an answer: markdown images and links, `MEDIA:` lines, `file://` and
  * `attachment://` URLs, and bare paths (`/…`, `~/…`, `C:\…`, in backticks or not).
+ *
+ * Code shows syntax and is never a directive: nothing inside a fenced code block is a reference, nor anything inside
+ * inline code except an inline code span that is exactly one path (`/srv/out/report.pdf`): that is how models name
+ * the file they wrote, and it is read like the same path in prose (delivered when it exists and is allowed, else left
+ * as written). OpenClaw's own `MEDIA:` parser skips code blocks the same way (dist/parse-output-*.mjs
+ * `splitMediaOutput`: lines inside `findCodeRegions(...).filter(r => r.block)` stay text).
  */
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import { codeRegions } from '../markdown.ts';
 import { DELIVERABLE_EXTENSIONS } from './sniff.ts';
 
 export interface MediaReference {
@@ -20,13 +27,13 @@ export interface MediaReference {
 }
 
 const EXT = DELIVERABLE_EXTENSIONS.join('|');
-const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelGroup?: number; mediaLine?: boolean }> = [
+const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelGroup?: number; mediaLine?: boolean; codeSpan?: boolean }> = [
   // ![alt](path "title") and [label](path)
   { re: /!?\[([^\]\n]*)\]\(\s*(<[^>\n]+>|[^)\n]+?)\s*\)/g, explicit: true, pathGroup: 2, labelGroup: 1 },
   // MEDIA: path   (one per line; the path may contain spaces)
   { re: /^[ \t]*MEDIA:[ \t]*(.+?)[ \t]*$/gim, explicit: true, pathGroup: 1, mediaLine: true },
   // `path` in backticks
-  { re: new RegExp(String.raw`\x60((?:file://|attachment://|~|[A-Za-z]:[\\/]|/)[^\x60\n]*?\.(?:${EXT}))\x60`, 'gi'), explicit: false, pathGroup: 1 },
+  { re: new RegExp(String.raw`\x60((?:file://|attachment://|~|[A-Za-z]:[\\/]|/)[^\x60\n]*?\.(?:${EXT}))\x60`, 'gi'), explicit: false, pathGroup: 1, codeSpan: true },
   // file:// and attachment:// URLs
   { re: /\b((?:file|attachment):\/\/[^\s<>"'`)）]+)/gi, explicit: true, pathGroup: 1 },
   // bare absolute paths with a known extension
@@ -36,11 +43,15 @@ const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelG
 export function findMediaReferences(text: string, workspaceDir?: string): MediaReference[] {
   const found: MediaReference[] = [];
   const taken = (s: number, e: number) => found.some((r) => s < r.end && e > r.start);
+  const code = codeRegions(text);
+  // In code only a whole inline code span holding one path counts (see the module's docstring).
+  const inCode = (s: number, e: number, codeSpan: boolean) =>
+    code.some((c) => s < c.end && e > c.start && !(codeSpan && !c.block && c.start === s && c.end === e));
   for (const p of PATTERNS) {
     for (const m of text.matchAll(p.re)) {
       const start = m.index!;
       const end = start + m[0].length;
-      if (taken(start, end)) continue;
+      if (taken(start, end) || inCode(start, end, p.codeSpan === true)) continue;
       const path = toLocalPath(m[p.pathGroup]!, workspaceDir);
       if (!path) continue;
       found.push({ start, end, path, label: p.labelGroup ? m[p.labelGroup] : undefined, explicit: p.explicit, mediaLine: p.mediaLine === true });
@@ -86,7 +97,12 @@ export function maskLocalMedia(text: string, imagePlaceholder: string, filePlace
  * media step can resolve it, so it becomes its label (an image: `imagePlaceholder`, '' for none).
  */
 export function dropCutReference(text: string, imagePlaceholder = ''): string {
-  return text.replace(/(!?)\[([^\]\n]*)\]\((?:[^)\n]*)$/, (_all, bang: string, label: string) => (bang ? imagePlaceholder : label));
+  const cut = /(!?)\[([^\]\n]*)\]\((?:[^)\n]*)$/.exec(text);
+  if (!cut) return text;
+  // Cut inside code (an open fence, or an odd number of backticks before it on its line): the code stays as written.
+  const line = text.slice(text.lastIndexOf('\n', cut.index) + 1, cut.index);
+  if (codeRegions(text).some((c) => c.block && c.start <= cut.index && c.end >= text.length) || (line.match(/`/g)?.length ?? 0) % 2 === 1) return text;
+  return text.slice(0, cut.index) + (cut[1] ? imagePlaceholder : cut[2]!);
 }
 
 function replaceExplicit(text: string, replace: (ref: MediaReference, original: string) => string): string {

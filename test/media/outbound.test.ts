@@ -94,6 +94,17 @@ describe('local media in answers', () => {
     expect(fileSend).toBeGreaterThan(finished);
   });
 
+  test('an answer explaining the MEDIA: syntax in a code block sends no file and keeps its code as written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-out-'));
+    const pdf = join(dir, '报价单.pdf');
+    await writeFile(pdf, PDF);
+    const answer = `这样写就会发送文件：\n\n\`\`\`\nMEDIA: ${pdf}\n\`\`\`\n\n图片则是 \`![图](${pdf})\``;
+    const card = await answerWith(answer);
+    expect(card.streams.msgContent!.content).toBe(answer);
+    expect(h!.fake.media.size).toBe(0);
+    expect(h!.fake.sent).toEqual([]);
+  });
+
   test('a file the user sent is not sent back when the answer repeats its saved path; a MEDIA: line sends it', async () => {
     h = await startHarness({ host: CLAWDBOT });
     const code = h.fake.registerDownload(PDF, { contentType: 'application/pdf', fileName: '合同.pdf' });

@@ -49,4 +49,32 @@ describe('finding local media in an answer', () => {
     expect(dropCutReference('图：![趋势](/srv/agent/wor')).toBe('图：');
     expect(dropCutReference('完整 [a](/x.pdf) 之后')).toBe('完整 [a](/x.pdf) 之后');
   });
+
+  test('code shows syntax: nothing in a fenced block or inside inline code is a reference, except a code span that is exactly one path', () => {
+    const text = [
+      '```',
+      'MEDIA: /srv/w/a.pdf',
+      '![x](/srv/w/b.png)',
+      'cp out.pdf /srv/w/c.pdf',
+      '```',
+      '~~~md',
+      'file:///srv/w/d.png',
+      '~~~',
+      'inline: `![x](/srv/w/e.png)`, `MEDIA: /srv/w/f.pdf`, `cat /srv/w/g.csv`, ``/srv/w/h.pdf``',
+      'named: `/srv/w/report.pdf`',
+    ].join('\n');
+    expect(paths(text)).toEqual(['/srv/w/report.pdf']);
+    // An unclosed fence (a streamed answer) is code to the end.
+    expect(paths('看：\n```sh\nMEDIA: /srv/w/a.pdf\n![x](/srv/w/b.png)')).toEqual([]);
+    // Outside the code the same lines still count; a lone backtick opens no code.
+    expect(paths('```\nMEDIA: /srv/w/a.pdf\n```\nMEDIA: /srv/w/a.pdf\nit`s ![x](/srv/w/b.png)')).toEqual(['/srv/w/a.pdf', '/srv/w/b.png']);
+  });
+
+  test('while streaming and when cut, code stays as written', () => {
+    const code = '```\nMEDIA: /srv/w/a.pdf\n![x](/srv/w/b.png)\n```\n`![y](/srv/w/c.png)`';
+    expect(maskLocalMedia(code, '⏳', '📎')).toBe(code);
+    expect(dropCutReference('```md\n![图](/srv/agent/wor')).toBe('```md\n![图](/srv/agent/wor');
+    expect(dropCutReference('写法 `![图](/srv/agent/wor')).toBe('写法 `![图](/srv/agent/wor');
+    expect(dropCutReference('`a` 图：![趋势](/srv/agent/wor')).toBe('`a` 图：');
+  });
 });
