@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
-import { CHANNEL_ID, ConfigError, DEFAULT_ACCOUNT_ID, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
+import { CHANNEL_ID, ConfigError, DEFAULT_ACCOUNT_ID, defaultAccountId, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
 import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type AccountRun, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
 import { applyCallBudgets, budgetFor } from './dingtalk/budget.ts';
@@ -73,7 +73,7 @@ export function createChannel(api: PluginApi) {
   const pairingOf = (accountId: string) => hostPairing(pairingApi(api), host, accountId);
   const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
   // Each config the host hands over sets every running app's budget (a reload restarts only the accounts it touched).
-  const resolve = (cfg: HostConfig, accountId?: string | null) => (applyCallBudgets(cfg), resolveAccount(cfg, accountId ?? DEFAULT_ACCOUNT_ID, process.env, support()));
+  const resolve = (cfg: HostConfig, accountId?: string | null) => (applyCallBudgets(cfg), resolveAccount(cfg, accountId || defaultAccountId(cfg), process.env, support()));
   const { outbound, messaging } = createOutbound({ resolve, config: () => api.config, stateDir: () => stateDir(api), log: hostLog });
   // Each account's last start here: the probe must not say "works" for an account that failed to start.
   const runs = new Map<string, AccountRun>();
@@ -108,7 +108,7 @@ export function createChannel(api: PluginApi) {
     config: {
       listAccountIds: (cfg: HostConfig) => listAccountIds(cfg),
       resolveAccount: (cfg: HostConfig, accountId?: string | null) => resolve(cfg, accountId),
-      defaultAccountId: (cfg: HostConfig) => listAccountIds(cfg)[0] ?? DEFAULT_ACCOUNT_ID,
+      defaultAccountId: (cfg: HostConfig) => defaultAccountId(cfg),
       isEnabled: (account: ResolvedAccount) => account.enabled,
       isConfigured: (account: ResolvedAccount) => account.problems.length === 0,
       unconfiguredReason: (account: ResolvedAccount) => account.problems.join('; '),

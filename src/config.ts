@@ -161,6 +161,28 @@ export function listAccountIds(cfg: HostConfig, env: Env = process.env): string[
   return ids;
 }
 
+/**
+ * The channel's default account, the one a send or lookup without an account id uses: the first listed (`default` when
+ * the top level names a robot, else the first of `accounts`). OpenClaw asks `config.defaultAccountId` itself when a
+ * send names no account (dist/send-*.mjs `resolveMessageOperationAccountRoute`); Clawdbot 2026.1.24-3 passes no
+ * accountId at all (gateway/server-methods/send.js), so the outbound adapter asks here.
+ */
+export function defaultAccountId(cfg: HostConfig, env: Env = process.env): string {
+  return listAccountIds(cfg, env)[0] ?? DEFAULT_ACCOUNT_ID;
+}
+
+/**
+ * The config path of `key` for an account, as errors name it: where the user set it when `cfg` is given (the account's
+ * own section, else the inherited top level), else where the account's own value goes (`default`: the top level).
+ * E.g. `channels.dingtalk-ai.accounts.notify.monthlyCallBudget`.
+ */
+export function accountConfigKey(accountId: string, key: string, cfg?: HostConfig): string {
+  const { accounts, ...top } = cfg ? channelConfig(cfg) : {};
+  const own = accounts?.[accountId];
+  const inAccount = cfg ? !!own && (key in own || !(key in top)) : accountId !== DEFAULT_ACCOUNT_ID;
+  return inAccount ? `${accountKey(accountId)}.${key}` : `channels.${CHANNEL_ID}.${key}`;
+}
+
 export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCOUNT_ID, env: Env = process.env, host: HostSupport = { pairing: false }): ResolvedAccount {
   const section = channelConfig(cfg);
   // Asked for as the host rewrote a key it cannot route (`accounts.Sales` as "sales"): that key, with its problem.
@@ -170,7 +192,7 @@ export function resolveAccount(cfg: HostConfig, accountId: string = DEFAULT_ACCO
   const own = accounts?.[accountId];
   const merged: DingTalkAccountConfig = { ...top, ...own };
   // Name the key where the user set it, or, for a value missing in a named account, in that account.
-  const key = (k: string) => (own && (k in own || !(k in top)) ? `${accountKey(accountId)}.${k}` : `channels.${CHANNEL_ID}.${k}`);
+  const key = (k: string) => accountConfigKey(accountId, k, cfg);
   const problems: string[] = unknownKeys(section, accountId);
   const idProblem = accountIdProblem(accountId, section);
   if (idProblem) problems.push(idProblem);

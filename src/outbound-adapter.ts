@@ -14,9 +14,10 @@
  *   a directory this channel does not have) so that resolveTarget's error, naming the accepted forms, is the one shown;
  *   `hint` goes with the host's own target errors.
  */
-import { DEFAULT_ACCOUNT_ID, CHANNEL_ID, type HostConfig, type ResolvedAccount } from './config.ts';
-import { clientFor } from './dingtalk/client.ts';
+import { accountConfigKey, CHANNEL_ID, defaultAccountId, type HostConfig, type ResolvedAccount } from './config.ts';
+import { clientFor, type DingTalkClient } from './dingtalk/client.ts';
 import { governedBudget } from './dingtalk/budget.ts';
+import { CallBudgetSpentError } from './dingtalk/governor.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { accountStateDir } from './monitor.ts';
 import { fileStoreAt } from './store.ts';
@@ -24,7 +25,7 @@ import { MARKDOWN_CHUNK_CHARS } from './deliver.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { mediaPolicy } from './media/policy.ts';
 import { recordOutbound } from './activity.ts';
-import { formatTarget, parseTarget, runningOutbound, sendOutboundMedia, sendOutboundText, shorten, TARGET_FORMS, type OutboundDeps } from './outbound.ts';
+import { formatTarget, parseTarget, PartialSendError, runningOutbound, sendOutboundMedia, sendOutboundText, shorten, TARGET_FORMS, type OutboundDeps } from './outbound.ts';
 
 /** What the hosts pass to sendText / sendMedia (the part we use). */
 export interface OutboundContext {
@@ -56,38 +57,36 @@ export interface OutboundAdapterOptions {
 }
 
 export function createOutbound(opts: OutboundAdapterOptions) {
-  const idle = new Map<string, { fingerprint: string; deps: OutboundDeps }>();
+  // Only the client is kept between sends (its token cache), per account and keyed by everything that builds it.
+  const clients = new Map<string, { key: string; client: DingTalkClient }>();
 
   /**
-   * The account's client: the running one in this process, else one made from the config with the app's shared call
-   * budget, set from the account's `monthlyCallBudget` and counting into its state folder exactly as the running
-   * account does (governedBudget): the host sent from a process where the account does not run (stopped, failed to
-   * start, between reloads). Throws naming the problem and its key.
+   * What a send needs: the running account's deps in this process, else the account resolved from this call's config
+   * (the host hands the current config to every call: a reload's `enableMediaUpload`, `mediaRoots`, budget or secret
+   * applies to the next send) with a client made by clientFor and kept while its app fields and `debug` stay the same,
+   * counting into the app's shared call budget and the account's state folder exactly as the running account does
+   * (governedBudget). Throws naming the problem and its key.
    */
-  const depsFor = async (cfg: HostConfig | undefined, accountId: string | null | undefined): Promise<OutboundDeps> => {
-    const id = accountId || DEFAULT_ACCOUNT_ID;
+  const depsFor = async (cfg: HostConfig | undefined, id: string): Promise<OutboundDeps> => {
     const live = runningOutbound(id);
     if (live) return live;
     const hostCfg = cfg ?? opts.config() ?? {};
     const account = opts.resolve(hostCfg, id);
     if (account.problems.length) throw new Error(`DingTalk account "${id}" is not configured: ${account.problems.join('; ')}`);
-    const key = `channels.${CHANNEL_ID}${id === DEFAULT_ACCOUNT_ID ? '' : `.accounts.${id}`}.enabled`;
+    const key = accountConfigKey(id, 'enabled', hostCfg);
     if (!account.enabled) throw new Error(`DingTalk account "${id}" is disabled (${key} is false); set it to true to send`);
     const log = createLogger(opts.log, { debug: account.debug }).child(id);
     const store = fileStoreAt(accountStateDir(account, opts.stateDir()), (err) => log.warn(`state store: ${errorMessage(err)}`));
-    const budget = await governedBudget(account, store, { log });
-    const fingerprint = [account.clientId, account.clientSecret, account.apiBaseUrl, account.oapiBaseUrl].join('\n');
-    const cached = idle.get(id);
-    if (cached?.fingerprint === fingerprint) return cached.deps;
     // The agent's own sends count against the app's monthly call budget like answers (src/dingtalk/governor.ts).
-    const client = clientFor(account, { log, gate: budget, meter: budget.governor });
-    const deps: OutboundDeps = { account, client, policy: mediaPolicy(account, hostCfg, opts.stateDir()), log };
-    idle.set(id, { fingerprint, deps });
-    return deps;
+    const budget = await governedBudget(account, store, { log });
+    const clientKey = JSON.stringify([account.clientId, account.clientSecret, account.apiBaseUrl, account.oapiBaseUrl, account.debug]);
+    let kept = clients.get(id);
+    if (kept?.key !== clientKey) clients.set(id, (kept = { key: clientKey, client: clientFor(account, { log, gate: budget, meter: budget.governor }) }));
+    return { account, client: kept.client, policy: mediaPolicy(account, hostCfg, opts.stateDir()), log };
   };
 
-  const result = (to: string, ids: string[], accountId: string | null | undefined): OutboundDeliveryResult => {
-    if (ids.length) recordOutbound(accountId || DEFAULT_ACCOUNT_ID);
+  const result = (to: string, ids: string[], accountId: string): OutboundDeliveryResult => {
+    if (ids.length) recordOutbound(accountId);
     return sent(to, ids);
   };
   const sent = (to: string, ids: string[]): OutboundDeliveryResult => ({
@@ -100,15 +99,31 @@ export function createOutbound(opts: OutboundAdapterOptions) {
 
   /**
    * A send's error as the host shows it (CLI output, the agent's message tool result): our words with DingTalk's code and
-   * requestid (hostErrorMessage), never its body; the whole error goes to the (redacted) log.
+   * requestid (hostErrorMessage), never its body; a spent call budget names the account's `monthlyCallBudget` key and
+   * the day it resets; a send cut part-way says which parts arrived (PartialSendError). The whole error goes to the
+   * (redacted) log.
    */
-  const forHost = async <T>(ctx: OutboundContext, send: () => Promise<T>): Promise<T> => {
+  const forHost = async <T>(ctx: OutboundContext, send: (accountId: string) => Promise<T>): Promise<T> => {
+    // No accountId (Clawdbot's `message send` without --account): the channel's default account, as the host's own.
+    const id = ctx.accountId || defaultAccountId(ctx.cfg ?? opts.config() ?? {});
     try {
-      return await send();
+      return await send(id);
     } catch (err) {
-      if (!(err instanceof DingTalkApiError || err instanceof DingTalkNetworkError)) throw err;
-      createLogger(opts.log).child(ctx.accountId || DEFAULT_ACCOUNT_ID).warn(`outbound: send to ${shorten(ctx.to)} failed: ${errorMessage(err)}`);
-      throw new Error(hostErrorMessage(err));
+      const partial = err instanceof PartialSendError ? err : undefined;
+      const cause = partial ? partial.failure : err;
+      let shown: string;
+      if (cause instanceof CallBudgetSpentError) {
+        const key = accountConfigKey(id, 'monthlyCallBudget', ctx.cfg ?? opts.config());
+        shown = `DingTalk message not sent: this app's monthly call budget (${cause.budget} calls, ${key}) is spent; it resets on ${cause.resetsOn} 00:00 China time (UTC+8); to send sooner, raise ${key}`;
+      } else if (cause instanceof DingTalkApiError || cause instanceof DingTalkNetworkError) {
+        shown = hostErrorMessage(cause);
+      } else if (partial) {
+        shown = errorMessage(cause);
+      } else {
+        throw err;
+      }
+      createLogger(opts.log).child(id).warn(`outbound: send to ${shorten(ctx.to)} failed: ${errorMessage(err)}`);
+      throw new Error(partial ? `${shown}; ${partial.note}` : shown);
     }
   };
 
@@ -125,16 +140,16 @@ export function createOutbound(opts: OutboundAdapterOptions) {
         }
       },
       sendText: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
-        forHost(ctx, async () => {
+        forHost(ctx, async (id) => {
           const target = parseTarget(ctx.to);
-          return result(formatTarget(target), await sendOutboundText(await depsFor(ctx.cfg, ctx.accountId), target, ctx.text ?? ''), ctx.accountId);
+          return result(formatTarget(target), await sendOutboundText(await depsFor(ctx.cfg, id), target, ctx.text ?? ''), id);
         }),
       sendMedia: (ctx: OutboundContext): Promise<OutboundDeliveryResult> =>
-        forHost(ctx, async () => {
+        forHost(ctx, async (id) => {
           const target = parseTarget(ctx.to);
-          const deps = await depsFor(ctx.cfg, ctx.accountId);
+          const deps = await depsFor(ctx.cfg, id);
           const ids = ctx.mediaUrl ? await sendOutboundMedia(deps, target, ctx.text ?? '', ctx.mediaUrl) : await sendOutboundText(deps, target, ctx.text ?? '');
-          return result(formatTarget(target), ids, ctx.accountId);
+          return result(formatTarget(target), ids, id);
         }),
     },
     messaging: {

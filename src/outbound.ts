@@ -8,15 +8,16 @@
  * file through the same check and upload. Every call ranks below answers' finals in the app's call budget
  * (`priority: false`, budget.ts): a burst of outbound sends never holds up an answer.
  */
-import type { ResolvedAccount } from './config.ts';
+import { accountConfigKey, type ResolvedAccount } from './config.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import { sendRobotMessage } from './dingtalk/endpoints.ts';
 import { MARKDOWN_CHUNK_CHARS, splitMarkdown, titleOf } from './deliver.ts';
 import type { Logger } from './log.ts';
 import { normalizeMarkdown } from './markdown.ts';
-import { OUTSIDE_ROOTS_FIX, prepareAnswerMedia, sendFileMessage, uploadLocalFile, type OutboundMediaDeps } from './media/outbound.ts';
+import { OUTSIDE_ROOTS_FIX, prepareAnswerMedia, sendFileMessage, uploadLocalFile, type AnswerFile, type OutboundMediaDeps } from './media/outbound.ts';
 import { toLocalPath } from './media/refs.ts';
 import type { MediaPolicy } from './media/safety.ts';
+import { pastedId } from './policy.ts';
 import { detectLang } from './texts.ts';
 
 /** Where an outbound message goes: a 1:1 chat with the robot (by staffId) or a group (by openConversationId). */
@@ -61,10 +62,11 @@ const BARE_CONVERSATION_ID = /^cid[A-Za-z0-9+/=_-]*[+/=][A-Za-z0-9+/=_-]*$/;
 /**
  * Reads `user:<staffId>`, `group:<openConversationId>`, the host's own `dingtalk-ai:user:…` syntax (also `dingtalk:` /
  * `ding:`, and `dm:` / `channel:` for the kind), a bare staffId and a bare `cid…` id. Ids keep their case (both are
- * case-sensitive). Throws TargetError naming the accepted forms.
+ * case-sensitive). What a paste or an IME adds is read away (pastedId: `user：…` with the full-width colon, a zero-width
+ * space); a control character inside the id is named. Throws TargetError naming the accepted forms.
  */
 export function parseTarget(raw: string): OutboundTarget {
-  let rest = raw.trim();
+  let rest = pastedId(raw).trim();
   if (rest.length > MAX_TARGET_CHARS) throw new TargetError(raw, `it is ${rest.length} characters long, more than any DingTalk id (at most ${MAX_TARGET_CHARS})`);
   while (CHANNEL_PREFIX.test(rest)) rest = rest.replace(CHANNEL_PREFIX, '').trim();
   if (!rest) throw new TargetError(raw, 'it is empty');
@@ -73,6 +75,8 @@ export function parseTarget(raw: string): OutboundTarget {
   else if (GROUP_PREFIX.test(rest)) kind = 'group';
   const id = kind ? rest.replace(kind === 'dm' ? USER_PREFIX : GROUP_PREFIX, '').trim() : rest;
   if (!id) throw new TargetError(raw, 'the id after the prefix is missing');
+  const control = id.search(/\p{Cc}/u);
+  if (control >= 0) throw new TargetError(raw, `it contains a control character (U+${id.charCodeAt(control).toString(16).toUpperCase().padStart(4, '0')}) at position ${control + 1} of the id; copy the id again without it`);
   if (id.startsWith('$:')) throw new TargetError(raw, `${id.slice(0, 10)}… is a senderId (DingTalk's encrypted id), which robots cannot message; the staffId is needed`);
   kind ??= BARE_CONVERSATION_ID.test(id) ? 'group' : 'dm';
   if (kind === 'group') {
@@ -100,18 +104,82 @@ export interface OutboundDeps {
 export const NOTHING_SENT: string[] = [];
 
 /**
+ * Most DingTalk messages one outbound send makes (text parts of MARKDOWN_CHUNK_CHARS and file messages together):
+ * 10, i.e. about 35,000 characters. More is no chat message anyone reads (a pasted log, a whole report: it reads
+ * better as a file) and spends a call each from the app's monthly budget (10 of the default 4,000). DingTalk's robot
+ * file messages take only doc/docx/xls/xlsx/ppt/pptx/zip/pdf/rar (spec §3.4), so a long text cannot be turned into a
+ * .md or .txt file for the user: the send is refused before any call, naming the length and the fix.
+ */
+export const MAX_OUTBOUND_PARTS = 10;
+
+/** A send refused before any DingTalk call: it would take more than MAX_OUTBOUND_PARTS messages. */
+export class OutboundTooLongError extends Error {
+  constructor(chars: number, parts: number) {
+    super(
+      `message not sent: its ${chars} characters would take ${parts} DingTalk messages, more than the ${MAX_OUTBOUND_PARTS} one send may make ` +
+        `(about ${MAX_OUTBOUND_PARTS * MARKDOWN_CHUNK_CHARS} characters); send it as a file instead (write it to a .pdf, .docx or .zip and attach it: ` +
+        `--media / mediaUrl, or a "MEDIA: <path>" line), or send a shorter summary`,
+    );
+    this.name = 'OutboundTooLongError';
+  }
+}
+
+/**
+ * A send of several messages cut part-way: parts 1…`delivered.length` of `parts` arrived (their processQueryKeys in
+ * `delivered`), the next one failed with `failure` (the DingTalk or budget error) and nothing after it was tried.
+ * `note` says so in the words the host shows, so that nobody resends the parts that arrived.
+ */
+export class PartialSendError extends Error {
+  readonly failure: unknown;
+  readonly delivered: string[];
+  readonly parts: number;
+  readonly note: string;
+  constructor(failure: unknown, delivered: string[], parts: number) {
+    const k = delivered.length + 1;
+    const arrived =
+      delivered.length === 0 ? 'none was delivered' : delivered.length === 1 ? `part 1 of ${parts} was delivered` : `parts 1-${delivered.length} of ${parts} were delivered`;
+    const note = `part ${k} of ${parts} not delivered and not tried after it; ${arrived}${delivered.length ? ' (send only the rest again)' : ''}`;
+    super(`${failure instanceof Error ? failure.message : String(failure)}; ${note}`);
+    this.name = 'PartialSendError';
+    this.failure = failure;
+    this.delivered = delivered;
+    this.parts = parts;
+    this.note = note;
+  }
+}
+
+/**
  * Send `text` (markdown) to `target`: normalised, local media it references uploaded (images inline, other files as
  * file messages after it, as in answers), split at MARKDOWN_CHUNK_CHARS. Returns DingTalk's processQueryKey of each
- * message in order. Throws on the first message DingTalk refuses (RobotSendRefusedError names the list and the fix;
- * DingTalkApiError/NetworkError otherwise): what went before it was delivered.
+ * message in order. Throws OutboundTooLongError before any call when it would take more than MAX_OUTBOUND_PARTS
+ * messages; on the first message DingTalk refuses throws its error (RobotSendRefusedError names the list and the
+ * fix; DingTalkApiError/NetworkError, CallBudgetSpentError), wrapped in PartialSendError when the send has several
+ * parts: the error says which arrived.
  */
 export async function sendOutboundText(deps: OutboundDeps, target: OutboundTarget, text: string): Promise<string[]> {
   if (!text.trim()) return NOTHING_SENT;
   const md = normalizeMarkdown(text);
+  // Refused before any upload; checked again below with the files the media step adds.
+  const estimate = splitMarkdown(md, MARKDOWN_CHUNK_CHARS).length;
+  if (estimate > MAX_OUTBOUND_PARTS) throw new OutboundTooLongError(text.length, estimate);
   const prepared = deps.account.enableMediaUpload ? await prepareAnswerMedia(md, mediaDeps(deps, text)) : { text: md, files: [] };
-  const ids = await sendMarkdown(deps, target, prepared.text);
-  for (const f of prepared.files) ids.push(key(await sendFileMessage(deps.client, target, f, false)));
+  const ids = await sendParts(deps, target, splitMarkdown(prepared.text, MARKDOWN_CHUNK_CHARS), prepared.files, text.length);
   deps.log.info(`outbound: sent ${ids.length} message(s) to ${formatTarget(target)}`);
+  return ids;
+}
+
+/** Markdown `chunks`, then `files`, in order, as one send of at most MAX_OUTBOUND_PARTS messages (see sendOutboundText). */
+async function sendParts(deps: OutboundDeps, target: OutboundTarget, chunks: string[], files: AnswerFile[], chars: number): Promise<string[]> {
+  const parts = chunks.length + files.length;
+  if (parts > MAX_OUTBOUND_PARTS) throw new OutboundTooLongError(chars, parts);
+  const ids: string[] = [];
+  try {
+    for (const chunk of chunks) ids.push(key(await sendRobotMessage(deps.client, target, 'sampleMarkdown', { title: titleOf(chunk), text: chunk }, { priority: false })));
+    for (const f of files) ids.push(key(await sendFileMessage(deps.client, target, f, false)));
+  } catch (err) {
+    if (parts > 1) deps.log.warn(`outbound: ${formatTarget(target)} got ${ids.length} of ${parts} messages`);
+    throw parts > 1 ? new PartialSendError(err, ids, parts) : err;
+  }
   return ids;
 }
 
@@ -130,23 +198,31 @@ export async function sendOutboundMedia(deps: OutboundDeps, target: OutboundTarg
     return sendOutboundText(deps, target, caption.trim() ? `${caption}\n\n${shown}` : shown);
   }
   if (!deps.account.enableMediaUpload) {
-    throw new Error(`media not sent: sending files is off for this account (channels.dingtalk-ai.enableMediaUpload is false); set it to true to send ${url}`);
+    throw new Error(`media not sent: sending files is off for this account (${accountConfigKey(deps.account.accountId, 'enableMediaUpload')} is false); set it to true to send ${url}`);
   }
   const path = toLocalPath(url);
   if (!path) throw new Error(`media not sent: "${url}" is neither an absolute local path (or file:// URL) nor an http(s) URL`);
+  const captionParts = caption.trim() ? splitMarkdown(normalizeMarkdown(caption), MARKDOWN_CHUNK_CHARS).length : 0;
+  if (captionParts + 1 > MAX_OUTBOUND_PARTS) throw new OutboundTooLongError(caption.length, captionParts + 1);
   const uploaded = await uploadLocalFile(path, mediaDeps(deps, caption));
   if (!uploaded.ok) {
-    const fix = uploaded.reason === 'outside-roots' ? `; ${OUTSIDE_ROOTS_FIX}` : '';
+    const fix =
+      uploaded.reason === 'outside-roots'
+        ? `; ${OUTSIDE_ROOTS_FIX}`
+        : uploaded.reason === 'budget-spent'
+          ? `; the key is ${accountConfigKey(deps.account.accountId, 'monthlyCallBudget')}`
+          : '';
     throw new Error(`media not sent: ${uploaded.fileName} refused (${uploaded.reason}): ${uploaded.detail}${fix}`);
   }
   if (uploaded.kind === 'image') {
     const image = `![${uploaded.fileName}](${uploaded.mediaId})`;
-    const ids = await sendMarkdown(deps, target, caption.trim() ? `${normalizeMarkdown(caption)}\n\n${image}` : image);
+    const md = caption.trim() ? `${normalizeMarkdown(caption)}\n\n${image}` : image;
+    const ids = await sendParts(deps, target, splitMarkdown(md, MARKDOWN_CHUNK_CHARS), [], caption.length);
     deps.log.info(`outbound: sent image ${uploaded.fileName} to ${formatTarget(target)}`);
     return ids;
   }
-  const ids = caption.trim() ? await sendMarkdown(deps, target, normalizeMarkdown(caption)) : [];
-  ids.push(key(await sendFileMessage(deps.client, target, { fileName: uploaded.fileName, mediaId: uploaded.mediaId }, false)));
+  const chunks = caption.trim() ? splitMarkdown(normalizeMarkdown(caption), MARKDOWN_CHUNK_CHARS) : [];
+  const ids = await sendParts(deps, target, chunks, [{ fileName: uploaded.fileName, mediaId: uploaded.mediaId }], caption.length);
   deps.log.info(`outbound: sent file ${uploaded.fileName} to ${formatTarget(target)}`);
   return ids;
 }
@@ -175,14 +251,6 @@ function readMediaUrl(url: string): { name: string; href: string } {
 /** A link's visible text with markdown's link syntax (`[`, `]`, `\\`) escaped: `a](b` stays text. */
 function escapeLinkText(text: string): string {
   return text.replace(/[\\[\]]/g, (c) => `\\${c}`);
-}
-
-async function sendMarkdown(deps: OutboundDeps, target: OutboundTarget, md: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (const chunk of splitMarkdown(md, MARKDOWN_CHUNK_CHARS)) {
-    ids.push(key(await sendRobotMessage(deps.client, target, 'sampleMarkdown', { title: titleOf(chunk), text: chunk }, { priority: false })));
-  }
-  return ids;
 }
 
 function mediaDeps(deps: OutboundDeps, text: string): OutboundMediaDeps {

@@ -109,12 +109,21 @@ function senderListed(list: readonly string[], req: AccessRequest): boolean {
 }
 
 /**
+ * An id as a user pasted or typed it → as DingTalk wrote it: NFKC (a Chinese IME's full-width `：`, `＠` and digits
+ * become `:`, `@` and 0-9; DingTalk ids are ASCII, which NFKC leaves alone) without invisible format characters
+ * (zero-width space U+200B, joiners, BOM, bidi marks: copied along from a chat or a document, never part of an id).
+ */
+export function pastedId(raw: string): string {
+  return raw.normalize('NFKC').replace(/\p{Cf}/gu, '');
+}
+
+/**
  * What users paste into `allowFrom` → the id we compare with: `user:123`, `dingtalk:123`, `dingtalk-ai:123`,
- * `staff:123` and ` 123 ` all become `123`; a `senderId` (`$:LWCP_v1:$…`) and `*` stay as they are.
+ * `staff:123`, `user：123` (full-width colon), `123` with a zero-width space (pastedId) and ` 123 ` all become `123`; a `senderId` (`$:LWCP_v1:$…`) and `*` stay as they are.
  * '' when nothing usable is left.
  */
 export function normalizeSenderEntry(entry: string): string {
-  let v = entry.trim();
+  let v = pastedId(entry).trim();
   if (v.startsWith('$:LWCP')) return v;
   // Prefixes may stack (`dingtalk:user:123`).
   for (let prev = ''; prev !== v; ) {

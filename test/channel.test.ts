@@ -220,6 +220,9 @@ describe('several robots in one gateway', () => {
       },
     };
     expect(ch.config.listAccountIds(cfg)).toEqual(['sales', 'hr']);
+    // Asked without an account id (Clawdbot does for sends and lookups), the channel answers with its default account.
+    expect(ch.config.resolveAccount(cfg).accountId).toBe('sales');
+    expect(ch.config.resolveAccount(cfg, null).clientId).toBe('dingSALES');
     const ask = async (appKey: string, text: string) => {
       const before = new Set(fake!.cards.keys());
       const { messageId } = fake!.pushRobotMessage(fake!.msg.text(text, { appKey, senderStaffId: 'u1' }));

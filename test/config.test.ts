@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { assertUsable, ConfigError, configuredApps, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
+import { accountConfigKey, assertUsable, ConfigError, configuredApps, defaultAccountId, listAccountIds, resolveAccount, type HostConfig } from '../src/config.ts';
 import { isStopWord } from '../src/stop.ts';
 import { CONFIG_SCHEMA } from '../src/config-schema.ts';
 import { callBudgetWarning } from '../src/config-budget.ts';
@@ -48,6 +48,13 @@ describe('account resolution', () => {
     expect(listAccountIds(cfg, {})).toEqual(['sales', 'hr']);
     expect(resolveAccount(cfg, 'sales', {}).systemPrompt).toBe('sell');
     expect(resolveAccount(cfg, 'hr', {}).systemPrompt).toBe('be brief');
+    // No top-level robot: the default account is the first listed, and errors name keys where they are set.
+    expect(defaultAccountId(cfg, {})).toBe('sales');
+    expect(accountConfigKey('hr', 'systemPrompt', cfg)).toBe('channels.dingtalk-ai.systemPrompt');
+    expect(accountConfigKey('sales', 'systemPrompt', cfg)).toBe('channels.dingtalk-ai.accounts.sales.systemPrompt');
+    expect(accountConfigKey('hr', 'monthlyCallBudget', cfg)).toBe('channels.dingtalk-ai.accounts.hr.monthlyCallBudget');
+    expect(accountConfigKey('hr', 'monthlyCallBudget')).toBe('channels.dingtalk-ai.accounts.hr.monthlyCallBudget');
+    expect(accountConfigKey('default', 'monthlyCallBudget')).toBe('channels.dingtalk-ai.monthlyCallBudget');
   });
 
   test('a top-level robot is the default account; named accounts inherit every other top-level key but the name, and an inherited stateDir gets their own sub-folder', () => {

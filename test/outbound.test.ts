@@ -46,7 +46,12 @@ describe('outbound targets', () => {
     ['cidney', 'user:cidney'],
     ['cidGRP001==', 'group:cidGRP001=='],
     ['group:cidney', 'group:cidney'],
-  ])('%s reads as %s (case kept)', (raw, canonical) => {
+    // What a paste or a Chinese IME adds: a zero-width space, a BOM, the full-width colon and digits.
+    ['user:030008551219215\u200b', 'user:030008551219215'],
+    ['\ufeffgroup:' + CID, 'group:' + CID],
+    ['user\uff1a030008551219215', 'user:030008551219215'],
+    ['user:\uff10\uff13\uff10\uff10', 'user:0300'],
+  ])('%j reads as %s (case kept)', (raw, canonical) => {
     expect(formatTarget(parseTarget(raw))).toBe(canonical);
   });
 
@@ -63,6 +68,7 @@ describe('outbound targets', () => {
     ['user:..', 'is not a staffId'],
     ['user:@', 'is not a staffId'],
     ['group:cid', 'is not an openConversationId'],
+    ['user:u1\nu2', 'it contains a control character (U+000A) at position 3 of the id'],
   ])('"%s" is refused: %s, naming the accepted forms', (raw, why) => {
     expect(() => parseTarget(raw)).toThrow(why);
     expect(() => parseTarget(raw)).toThrow(`use ${TARGET_FORMS}`);
@@ -221,6 +227,60 @@ describe('outbound sends through the running account', () => {
     await expect(channel().outbound.sendMedia({ to: 'user:u1', text: 'x', mediaUrl: 'reports/a.pdf' })).rejects.toThrow('neither an absolute local path');
     expect(h.fake.media.size).toBe(0);
     expect(h.fake.sent).toHaveLength(0);
+  });
+
+  test('a send cut part-way says which parts arrived: 3 parts, the 2nd flow-controlled → part 1 of 3 delivered, the 3rd never tried', async () => {
+    h = await startHarness();
+    h.fake.faults.add({
+      match: { path: '/v1.0/robot/oToMessages/batchSend', nth: 2, times: 1 },
+      action: { status: 200, body: { processQueryKey: 'k', invalidStaffIdList: [], flowControlledStaffIdList: ['u1'] } },
+    });
+    const text = [1, 2, 3].map((i) => `第 ${i} 段：${'内容'.repeat(1500)}`).join('\n\n');
+    const err = (await channel().outbound.sendText({ to: 'user:u1', text }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      'robot message not delivered: DingTalk flow-controlled the message to u1 (flowControlledStaffIdList: too many robot messages to this user); send less often, or later; ' +
+        'part 2 of 3 not delivered and not tried after it; part 1 of 3 was delivered (send only the rest again)',
+    );
+    // The fake records what DingTalk delivered: the 1st part only.
+    expect(h.fake.sent.map((s) => (s.body.text as string).slice(0, 5))).toEqual(['第 1 段']);
+    expect(h.fake.stats.count('/v1.0/robot/oToMessages/batchSend')).toBe(2);
+  });
+
+  test('a file after its caption that DingTalk refuses: parts 1-2 of 3 delivered; DingTalk\'s words stay out, its code is named', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(dir);
+    await writeFile(join(dir, 'a.pdf'), PDF);
+    h.fake.faults.add({
+      match: { path: '/v1.0/robot/oToMessages/batchSend', nth: 3, times: 1 },
+      action: { status: 400, body: { code: 'invalidParameter.userIds.invalid', message: 'internal detail 10.0.0.7' } },
+    });
+    const caption = [1, 2].map((i) => `说明 ${i}：${'内容'.repeat(1500)}`).join('\n\n');
+    const err = (await channel().outbound.sendMedia({ to: 'user:u1', text: caption, mediaUrl: join(dir, 'a.pdf') }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/^DingTalk refused robot\.batchSend \(code invalidParameter\.userIds\.invalid, HTTP 400.*; part 3 of 3 not delivered and not tried after it; parts 1-2 of 3 were delivered \(send only the rest again\)$/);
+    expect(err.message).not.toContain('10.0.0.7');
+    expect(h.fake.sent.map((s) => s.msgtype)).toEqual(['sampleMarkdown', 'sampleMarkdown']);
+  });
+
+  test('a 200,000-character text is refused before any call, naming its length, the limit and the fix; 10 parts still go out', async () => {
+    h = await startHarness();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(dir);
+    await writeFile(join(dir, 'chart.png'), PNG);
+    const log = Array.from({ length: 2_000 }, (_, i) => `line ${i}: ${'x'.repeat(90)}`).join('\n\n');
+    const text = `${log}\n\n![图](${join(dir, 'chart.png')})`;
+    await expect(channel().outbound.sendText({ to: 'user:u1', text })).rejects.toThrow(
+      `message not sent: its ${text.length} characters would take 60 DingTalk messages, more than the 10 one send may make (about 35000 characters); ` +
+        'send it as a file instead (write it to a .pdf, .docx or .zip and attach it: --media / mediaUrl, or a "MEDIA: <path>" line), or send a shorter summary',
+    );
+    // A caption that long with a file is refused before the upload.
+    await expect(channel().outbound.sendMedia({ to: 'user:u1', text: log, mediaUrl: join(dir, 'chart.png') })).rejects.toThrow(`message not sent: its ${log.length} characters would take 61 DingTalk messages`);
+    expect(h.fake.sent).toHaveLength(0);
+    expect(h.fake.media.size).toBe(0);
+    expect(h.fake.calls.filter((c) => c.quota)).toHaveLength(0);
+    // At the limit: 10 parts are sent.
+    const ten = Array.from({ length: 10 }, (_, i) => `第 ${i + 1} 段：${'内容'.repeat(1500)}`).join('\n\n');
+    expect((await channel().outbound.sendText({ to: 'user:u1', text: ten })).messageIds).toHaveLength(10);
   });
 
   test('a 200 that lists the user as invalid fails the send with the list and the fix', async () => {

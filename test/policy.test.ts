@@ -88,6 +88,10 @@ describe('normalizeSenderEntry: what users paste', () => {
     ['$:LWCP_v1:$pTZor09tFmT3sHMgZEYEow==', '$:LWCP_v1:$pTZor09tFmT3sHMgZEYEow=='],
     ['*', '*'],
     ['user:', ''],
+    // Pasted from a chat or typed with a Chinese IME: zero-width space, BOM, full-width colon and digits.
+    ['user001\u200b', 'user001'],
+    ['\ufeffuser:user001', 'user001'],
+    ['user\uff1a\uff11\uff12\uff13', '123'],
   ])('%j → %j', (input, expected) => {
     expect(normalizeSenderEntry(input)).toBe(expected);
   });

@@ -103,13 +103,21 @@ const CST_OFFSET_MS = 8 * 3_600_000;
 const COUNTER_TTL_MS = 62 * DAY_MS;
 const NS = 'call-budget';
 
-/** A counted call refused before it was sent: it would have exceeded `monthlyCallBudget`. */
+/**
+ * A counted call refused before it was sent: it would have exceeded `monthlyCallBudget`. `budget`: the calls allowed
+ * a month; `resetsOn`: the day the count starts again, `YYYY-MM-01` (the 1st of the next month, 00:00 China time).
+ */
 export class CallBudgetSpentError extends Error {
   readonly api: string;
-  constructor(api: string, budget: number) {
-    super(`DingTalk ${api} not called: this app's monthlyCallBudget (${budget} calls) is spent for this month`);
+  readonly budget: number;
+  readonly resetsOn: string;
+  constructor(api: string, budget: number, now: number = Date.now()) {
+    const resetsOn = `${cstMonth(cstMonthBounds(now).end)}-01`;
+    super(`DingTalk ${api} not called: this app's monthlyCallBudget (${budget} calls) is spent for this month; it resets on ${resetsOn} 00:00 China time (UTC+8), or raise monthlyCallBudget`);
     this.name = 'CallBudgetSpentError';
     this.api = api;
+    this.budget = budget;
+    this.resetsOn = resetsOn;
   }
 }
 
@@ -273,7 +281,7 @@ export class CallGovernor {
    */
   admit(api: string, reserved: boolean): void {
     if (reserved) return;
-    if (this.current().calls + this.reserved >= this.budgetCalls) throw new CallBudgetSpentError(api, this.budgetCalls);
+    if (this.current().calls + this.reserved >= this.budgetCalls) throw new CallBudgetSpentError(api, this.budgetCalls, this.now());
   }
 
   /** May an optional streaming update be spent now? */

@@ -43,6 +43,16 @@ describe('month in China Standard Time', () => {
     expect(cstMonth(Date.parse('2026-11-30T16:00:00Z'))).toBe('2026-12');
     expect(cstMonth(Date.parse('2026-12-31T16:00:00Z'))).toBe('2027-01');
   });
+
+  test('a spent budget says when it comes back: the 1st of the next month, China time', () => {
+    // 2026-12-31 23:59:59 in Beijing → 2027-01-01; one second later it is January there → 2027-02-01.
+    expect(new CallBudgetSpentError('robot.batchSend', 0, Date.parse('2026-12-31T15:59:59Z')).message).toBe(
+      "DingTalk robot.batchSend not called: this app's monthlyCallBudget (0 calls) is spent for this month; it resets on 2027-01-01 00:00 China time (UTC+8), or raise monthlyCallBudget",
+    );
+    expect(new CallBudgetSpentError('robot.batchSend', 0, Date.parse('2026-12-31T16:00:00Z')).resetsOn).toBe('2027-02-01');
+    const g = new CallGovernor({ clientId: 'dingX', monthlyCallBudget: 0, now: () => Date.parse('2026-11-30T16:00:00Z') });
+    expect(() => g.admit('media.upload', false)).toThrow('it resets on 2027-01-01 00:00 China time');
+  });
 });
 
 describe('calls counted per app per month in the state store', () => {
