@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CARD_UPDATE_INTERVAL_MS } from '../../src/monitor.ts';
+import { text as userText } from '../../src/texts.ts';
 import { AppBudget, EDITION_QPS } from '../../src/dingtalk/budget.ts';
 import { Sessions } from '../../src/sessions.ts';
 import { createDedupe } from '../../src/dedupe.ts';
@@ -146,10 +147,13 @@ function percentile(xs: number[], p: number): number {
 
 const WORDS = ['the', 'card', 'shows', 'answer', 'while', 'tokens', 'arrive', 'from', 'model', 'and', 'stream', 'into', 'DingTalk', 'text', 'grows', 'steadily'];
 
+/** Words per paragraph of the bench answers (~300 characters): real answers have paragraphs, where the card and messages are cut. */
+const PARAGRAPH_WORDS = 50;
+
 /** A deterministic answer of exactly `tokens × chars` characters, unique per conversation, cut into tokens. */
 function answerFor(conv: string, tokens: number, chars: number): { text: string; deltas: string[] } {
   let text = `[${conv}] `;
-  for (let i = 0; text.length < tokens * chars; i++) text += `${WORDS[(i * 7 + conv.length) % WORDS.length]} `;
+  for (let i = 0; text.length < tokens * chars; i++) text += `${WORDS[(i * 7 + conv.length) % WORDS.length]}${i % PARAGRAPH_WORDS === PARAGRAPH_WORDS - 1 ? '.\n\n' : ' '}`;
   text = `${text.slice(0, tokens * chars - 1)}.`;
   const deltas: string[] = [];
   for (let i = 0; i < text.length; i += chars) deltas.push(text.slice(i, i + chars));
@@ -163,6 +167,8 @@ interface Plan {
   delayMs: number;
   /** Gateway request index, once the plugin asked. */
   index?: number;
+  /** The session of the message's sessionWebhook (where its answer's markdown messages go). */
+  session?: string;
 }
 
 /** Routes gateway requests to plans by the user's text (`<conv>`), streaming at a steady token rate. */
@@ -218,20 +224,114 @@ interface CardMetrics {
   requestBytes: number;
   /** first gateway token → first streaming update with text arriving at the fake. */
   firstVisibleMs: number;
-  /** last token → streaming call with isFinalize arriving. */
+  /** last token → the end of the answer arriving: the streaming call with isFinalize, or the answer's last markdown message after it. */
   finalTextMs: number;
-  /** last token → PUT /v1.0/card/instances with flowStatus '3' arriving. */
+  /** last token → PUT /v1.0/card/instances with flowStatus '3' arriving (negative: a long answer's card finished with its part before the last token). */
   finishedMs: number;
-  /** Largest gap between consecutive visible updates (200) whose earlier one arrived before the last token. */
+  /**
+   * Largest gap between consecutive visible updates (card text or a markdown message of the answer, 200) whose
+   * earlier one arrived before the last token.
+   */
   maxGapMs: number;
+  /** The longest any character of the answer waited between its token leaving the gateway and the user seeing it. */
+  maxStaleMs: number;
+  /** Markdown messages carrying the answer (its part beyond the card). */
+  messages: number;
+  /** first token → first of those messages arriving; NaN when the card held the whole answer. */
+  firstMessageMs: number;
+  /** first token → the first character the card could not hold left the gateway; NaN when it held all. */
+  overflowFromMs: number;
   updatesDuringFlow: number;
   /** A non-final update arrived after the last token: the final had to wait for it (AiCard.close awaits it). */
   updateAfterLastToken: boolean;
+  /** The user got every character of the answer once, in order (card text, then messages; whitespace at the cuts aside), and the card ended FINISHED. */
   exact: boolean;
   throttled: number;
 }
 
-function analyzeCard(card: CardState, calls: CallRecord[], plan: Plan, timing: ReplyTiming | undefined, tokenLength: number, seconds: number): CardMetrics {
+/** The card's note that the answer continues in messages (either language), cut off the card's part. */
+const CONTINUES_NOTES = (['zh', 'en'] as const).map((l) => `\n\n${userText('answerContinues', l)}`);
+
+/** What the user sees of one answer, in arrival order: the card's text (each write replaces the last) and markdown messages. */
+interface VisibleUpdate {
+  mono: number;
+  kind: 'card' | 'message';
+  text: string;
+}
+
+function cardContentOf(c: CallRecord): string | undefined {
+  if (c.status !== 200) return undefined;
+  if (isStreaming(c)) return (c.body as { content?: string }).content || undefined;
+  const map = (c.body as { cardData?: { cardParamMap?: Record<string, string> } } | undefined)?.cardData?.cardParamMap;
+  return (c.path === '/v1.0/card/instances' || c.path === '/v1.0/card/instances/createAndDeliver') ? map?.['msgContent'] || undefined : undefined;
+}
+
+/** The markdown messages of a DM answer: sessionWebhook sends of its message's session, or robot API sends to its staffId. */
+function messageOf(c: CallRecord, conv: string, session: string | undefined): string | undefined {
+  if (c.status !== 200) return undefined;
+  if (c.path === '/robot/sendBySession') {
+    const ok = (c.response as { errcode?: number } | undefined)?.errcode === 0;
+    return ok && session !== undefined && c.query['session'] === session ? (c.body as { markdown?: { text?: string } }).markdown?.text : undefined;
+  }
+  if (c.path === '/v1.0/robot/oToMessages/batchSend') {
+    const body = c.body as { userIds?: string[]; msgParam?: string };
+    return body.userIds?.[0] === conv ? (JSON.parse(body.msgParam ?? '{}') as { text?: string }).text : undefined;
+  }
+  return undefined;
+}
+
+function visibleUpdates(cardCalls: CallRecord[], allCalls: CallRecord[], conv: string, session: string | undefined): VisibleUpdate[] {
+  const out: VisibleUpdate[] = [];
+  for (const c of cardCalls) {
+    const text = cardContentOf(c);
+    if (text !== undefined) out.push({ mono: c.mono, kind: 'card', text });
+  }
+  for (const c of allCalls) {
+    const text = messageOf(c, conv, session);
+    if (text !== undefined) out.push({ mono: c.mono, kind: 'message', text });
+  }
+  return out.sort((a, b) => a.mono - b.mono);
+}
+
+/**
+ * How far into `whole` the user can read after each update: the card's newest text (without the continuation note)
+ * must be a prefix of the answer; each message must continue exactly where the card's part and the messages before
+ * it ended (whitespace at a cut may go). -1 once something shown is not the answer's next part (a duplicate, a gap,
+ * a changed text).
+ */
+function coverage(updates: VisibleUpdate[], whole: string): number[] {
+  let card = 0;
+  let messages: number | undefined;
+  const out: number[] = [];
+  let broken = false;
+  for (const u of updates) {
+    if (u.kind === 'card') {
+      const note = CONTINUES_NOTES.find((n) => u.text.endsWith(n));
+      const part = (note ? u.text.slice(0, -note.length) : u.text).trimEnd();
+      if (whole.startsWith(part) && messages === undefined) card = part.length;
+      else broken = true;
+    } else {
+      let at = messages ?? card;
+      while (at < whole.length && /\s/.test(whole[at]!)) at++;
+      const part = u.text.trim();
+      if (whole.startsWith(part, at)) messages = at + part.length;
+      else broken = true;
+    }
+    out.push(broken ? -1 : Math.max(card, messages ?? 0));
+  }
+  return out;
+}
+
+/** The user got every character of `whole` once, in order (see coverage), and the card ended FINISHED. */
+function deliveredExactly(card: CardState, seen: VisibleUpdate[], whole: string): boolean {
+  const covered = coverage(seen, whole);
+  if (covered.includes(-1) || card.flowStatusHistory.at(-1) !== '3') return false;
+  let end = covered.at(-1) ?? 0;
+  while (end < whole.length && /\s/.test(whole[end]!)) end++;
+  return end === whole.length;
+}
+
+function analyzeCard(card: CardState, calls: CallRecord[], plan: Plan, timing: ReplyTiming | undefined, tokenLength: number, seconds: number, allCalls: CallRecord[]): CardMetrics {
   const byEndpoint: Record<string, number> = {};
   let bodyBytes = 0;
   let reqBytes = 0;
@@ -248,10 +348,24 @@ function analyzeCard(card: CardState, calls: CallRecord[], plan: Plan, timing: R
   const firstVisible = visible[0];
   const finalCall = calls.find((c) => isFinalize(c) && c.status === 200);
   const finished = calls.find((c) => flowStatusOf(c) === '3' && c.status === 200);
+  const seen = visibleUpdates(calls, allCalls, plan.conv, plan.session);
+  const covered = coverage(seen, plan.text);
   let maxGap = 0;
-  for (let i = 1; i < visible.length; i++) {
-    if (visible[i - 1]!.mono < last) maxGap = Math.max(maxGap, visible[i]!.mono - visible[i - 1]!.mono);
+  for (let i = 1; i < seen.length; i++) {
+    if (seen[i - 1]!.mono < last) maxGap = Math.max(maxGap, seen[i]!.mono - seen[i - 1]!.mono);
   }
+  // Token k left the gateway at first + k × delay (a steady pace); the oldest character an update newly shows is the one after the last shown.
+  const chars = plan.deltas[0]?.length ?? 1;
+  const producedAt = (pos: number) => first + Math.floor(pos / chars) * plan.delayMs;
+  let maxStale = 0;
+  let shownUpTo = 0;
+  seen.forEach((u, i) => {
+    const to = covered[i]!;
+    if (to > shownUpTo) maxStale = Math.max(maxStale, u.mono - producedAt(shownUpTo));
+    shownUpTo = Math.max(shownUpTo, to);
+  });
+  const messages = seen.filter((u) => u.kind === 'message');
+  const cardHolds = Math.max(0, ...seen.map((u, i) => (u.kind === 'card' ? covered[i]! : 0)));
   return {
     conv: plan.conv,
     seconds,
@@ -260,12 +374,17 @@ function analyzeCard(card: CardState, calls: CallRecord[], plan: Plan, timing: R
     bodyBytes,
     requestBytes: reqBytes,
     firstVisibleMs: firstVisible ? firstVisible.mono - first : NaN,
-    finalTextMs: finalCall ? finalCall.mono - last : NaN,
+    // The end of the answer reaches the user with the card's final text or, for a long answer, with its last message.
+    finalTextMs: finalCall ? Math.max(finalCall.mono, ...messages.map((m) => m.mono)) - last : NaN,
     finishedMs: finished ? finished.mono - last : NaN,
     maxGapMs: maxGap,
+    maxStaleMs: maxStale,
+    messages: messages.length,
+    firstMessageMs: messages.length ? messages[0]!.mono - first : NaN,
+    overflowFromMs: messages.length > 0 && cardHolds > 0 ? producedAt(cardHolds) - first : NaN,
     updatesDuringFlow: visible.filter((c) => !isFinalize(c) && c.mono <= last).length,
     updateAfterLastToken: calls.some((c) => isStreaming(c) && !isFinalize(c) && c.mono > last),
-    exact: card.streams['msgContent']?.content === plan.text && card.flowStatusHistory.at(-1) === '3',
+    exact: deliveredExactly(card, seen, plan.text),
     throttled: calls.filter((c) => c.status === 403 || c.status === 429).length,
   };
 }
@@ -304,7 +423,13 @@ async function until(pred: () => boolean, timeoutMs: number, what: string): Prom
 
 const isDone = (card: CardState | undefined) => !!card && ['3', '5'].includes(card.flowStatusHistory.at(-1) ?? '');
 
-/** One message per conversation, pushed now; resolves when every conversation has a final card or a message. */
+/** A delivery is taken as over once nothing reached the fake for this long after the last answer's stream ended. */
+const QUIET_MS = 2_000;
+
+/**
+ * One message per conversation, pushed now; resolves when every conversation has a final card or a message, its
+ * answer's stream has ended, and for QUIET_MS since then the fake has had no call (the messages after a card may still come).
+ */
 async function converse(h: Harness, plans: Plan[], opts: { spreadMs?: number; timeoutMs: number }): Promise<void> {
   const convIds = new Map<string, string>();
   const pushes: Array<{ messageId: string }> = [];
@@ -316,6 +441,7 @@ async function converse(h: Harness, plans: Plan[], opts: { spreadMs?: number; ti
     }
     const msg = h.fake.msg.text(plan.conv, { senderStaffId: plan.conv, senderNick: plan.conv });
     convIds.set(msg.conversationId, plan.conv);
+    plan.session = new URL(msg.sessionWebhook!).searchParams.get('session') ?? undefined;
     pushes.push(h.fake.pushRobotMessage(msg));
   }
   await Promise.all(pushes.map((p) => h.fake.waitForAck(p.messageId, { within: 10_000 })));
@@ -323,7 +449,11 @@ async function converse(h: Harness, plans: Plan[], opts: { spreadMs?: number; ti
     () => {
       const byConv = cardsByConv(h.fake);
       const sentTo = new Set(h.fake.sent.map((s) => convIds.get(s.conversationId ?? '')));
-      return plans.every((p) => isDone(byConv.get(p.conv)) || sentTo.has(p.conv));
+      const ends = plans.map((p) => (p.index === undefined ? undefined : h.gw.timings[p.index]?.end));
+      if (ends.some((e) => e === undefined)) return false;
+      // Quiet since the last stream ended too: a long answer's last message follows its last token.
+      const quiet = Math.max(h.fake.calls.at(-1)?.mono ?? 0, ...(ends as number[])) < performance.now() - QUIET_MS;
+      return quiet && plans.every((p) => isDone(byConv.get(p.conv)) || sentTo.has(p.conv));
     },
     opts.timeoutMs,
     `${plans.length} answers to finish`,
@@ -359,7 +489,7 @@ async function warmUp(h: Harness, rate: number, tokenChars: number, tokenLength:
   installPlans(h, new Map([[plan.conv, plan]]));
   await converse(h, [plan], { timeoutMs: 30_000 });
   const card = cardsByConv(h.fake).get(plan.conv)!;
-  return analyzeCard(card, callsByCard(h.fake).get(card.outTrackId) ?? [], plan, h.gw.timings[plan.index!], tokenLength(), 1);
+  return analyzeCard(card, callsByCard(h.fake).get(card.outTrackId) ?? [], plan, h.gw.timings[plan.index!], tokenLength(), 1, h.fake.calls);
 }
 
 async function taskAnswers(t: Extract<Task, { kind: 'answers' }>) {
@@ -377,7 +507,7 @@ async function taskAnswers(t: Extract<Task, { kind: 'answers' }>) {
       for (const p of plans) {
         const card = byConv.get(p.conv);
         if (!card) throw new Error(`no card for ${p.conv}`);
-        cards.push(analyzeCard(card, byCard.get(card.outTrackId) ?? [], p, h.gw.timings[p.index!], tokenLength(), seconds));
+        cards.push(analyzeCard(card, byCard.get(card.outTrackId) ?? [], p, h.gw.timings[p.index!], tokenLength(), seconds, h.fake.calls));
       }
     }
     const unattributed = h.fake.calls.filter((c) => !NOT_COUNTED.has(c.path) && typeof outTrackIdOf(c) !== 'string').map((c) => `${c.method} ${c.path} ${c.status}`);
@@ -408,7 +538,7 @@ async function taskLoad(t: Extract<Task, { kind: 'load' }>) {
     const cards: CardMetrics[] = [];
     for (const p of plans) {
       const card = byConv.get(p.conv);
-      if (card) cards.push(analyzeCard(card, byCard.get(card.outTrackId) ?? [], p, h.gw.timings[p.index!], tokenLength(), p.deltas.length / t.rate));
+      if (card) cards.push(analyzeCard(card, byCard.get(card.outTrackId) ?? [], p, h.gw.timings[p.index!], tokenLength(), p.deltas.length / t.rate, h.fake.calls));
     }
     const oapiThrottled = calls.filter((c) => c.host === 'oapi' && (c.response as { errcode?: number } | undefined)?.errcode === 90018).length;
     const paths = [...new Set(calls.filter((c) => !NOT_COUNTED.has(c.path)).map((c) => `${c.method} ${c.path}`))];
@@ -465,17 +595,18 @@ async function taskCpu(t: Extract<Task, { kind: 'cpu' }>) {
       const conv = `cpu-${t.mode}-${i}`;
       return { conv, prompt: `${conv}|${t.chunks}|${delayMs}|${t.tokenChars}`, text: answerFor(conv, t.chunks, t.tokenChars).text };
     });
+    const sessions = new Map<string, string | undefined>();
     const push = async (list: typeof plans) => {
-      const convIds = new Map<string, string>();
       const ids = list.map((p) => {
         const msg = h.fake.msg.text(p.prompt, { senderStaffId: p.conv });
-        convIds.set(msg.conversationId, p.conv);
+        sessions.set(p.conv, new URL(msg.sessionWebhook!).searchParams.get('session') ?? undefined);
         return h.fake.pushRobotMessage(msg).messageId;
       });
       await Promise.all(ids.map((id) => h.fake.waitForAck(id, { within: 10_000 })));
+      // Cheap to poll (the CPU of this process is measured): cards done, then quiet (a long answer's messages follow its card).
       await until(() => {
         const byConv = cardsByConv(h.fake);
-        return list.every((p) => isDone(byConv.get(p.conv)));
+        return list.every((p) => isDone(byConv.get(p.conv))) && (h.fake.calls.at(-1)?.mono ?? 0) < performance.now() - QUIET_MS;
       }, 600_000, 'cpu answers');
     };
     // Warm-up (token, JIT) with a few short answers, not measured.
@@ -487,7 +618,11 @@ async function taskCpu(t: Extract<Task, { kind: 'cpu' }>) {
     const cpu = process.cpuUsage(cpu0);
     const wallMs = performance.now() - wall0;
     const byConv = cardsByConv(h.fake);
-    const exact = plans.filter((p) => byConv.get(p.conv)?.streams['msgContent']?.content === p.text).length;
+    const byCard = callsByCard(h.fake);
+    const exact = plans.filter((p) => {
+      const card = byConv.get(p.conv);
+      return !!card && deliveredExactly(card, visibleUpdates(byCard.get(card.outTrackId) ?? [], h.fake.calls, p.conv, sessions.get(p.conv)), p.text);
+    }).length;
     const apiCalls = h.fake.calls.filter((c) => typeof outTrackIdOf(c) === 'string' && byConv.get('cpu-warm')?.outTrackId !== outTrackIdOf(c)).length;
     return { mode: t.mode, chunks: t.conversations * t.chunks, conversations: t.conversations, chunksPerAnswer: t.chunks, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, wallMs, exact, apiCalls };
   } finally {
@@ -834,9 +969,13 @@ async function main(): Promise<void> {
   if (answers.length) {
     const endpoints = ['createAndDeliver', 'streaming', 'streaming(final)', 'PUT instances'];
     out.push('', `1) DingTalk API calls and request bytes per answer (token and gateway-open calls excluded; ${o.perLength} answers per length per run, each in its own DM conversation)`);
-    out.push('2) latency: first gateway token → first card text at the fake; last token → final text (streaming isFinalize) and → FINISHED (PUT instances flowStatus 3)');
-    out.push('   max gap: between consecutive visible updates at the fake (the final included) whose earlier one arrived before the last token; updates/flow: non-final updates up to the last token');
-    const rows: string[][] = [['DingTalk RTT', 'answer', 'calls', ...endpoints, 'other', 'body bytes', 'request bytes', 'updates/flow', 'max gap ms (worst)', 'first text ms (worst)', 'final text ms', 'FINISHED ms (worst)', 'exact']];
+    out.push('2) latency: first gateway token → first card text at the fake; last token → final text (streaming isFinalize, or the last message of a long answer) and → FINISHED (PUT instances');
+    out.push('   flowStatus 3; negative: the card of a long answer was finished with its part before the last token, the rest following as messages, src/overflow.ts)');
+    out.push('   visible update: a card text write or a markdown message of the answer (its part beyond the card, 2,500 characters) arriving at the fake');
+    out.push('   max gap: between consecutive visible updates (the final included) whose earlier one arrived before the last token; updates/flow: non-final card updates up to the last token');
+    out.push('   max stale: the longest a character waited from leaving the gateway to being visible; msgs: markdown messages; overflow from → 1st msg: s after the first token when the');
+    out.push('   first character beyond the card left the gateway, and when the first message arrived; exact: card text then messages give every character once, in order (whitespace at cuts aside)');
+    const rows: string[][] = [['DingTalk RTT', 'answer', 'calls', ...endpoints, 'other', 'body bytes', 'request bytes', 'updates/flow', 'max gap ms (worst)', 'max stale ms (worst)', 'msgs', 'overflow from → 1st msg s', 'first text ms (worst)', 'final text ms', 'FINISHED ms (worst)', 'exact']];
     for (const { latencyMs, runs } of answers) {
       for (const seconds of o.lengths) {
         const per = runs.map((r) => r.cards.filter((c) => c.seconds === seconds));
@@ -853,6 +992,10 @@ async function main(): Promise<void> {
           kb(st((c) => c.requestBytes)),
           f1(st((c) => c.updatesDuringFlow)),
           `${f0(overRuns(per, (cs) => Math.max(...cs.map((c) => c.maxGapMs))))} (${f0(worst((c) => c.maxGapMs))})`,
+          `${f0(overRuns(per, (cs) => Math.max(...cs.map((c) => c.maxStaleMs))))} (${f0(worst((c) => c.maxStaleMs))})`,
+          f1(st((c) => c.messages)),
+          // NaN (no message) comes back from the child's JSON as null.
+          `${f1(st((c) => (c.messages ? c.overflowFromMs / 1000 : NaN)))} → ${f1(st((c) => (c.messages ? c.firstMessageMs / 1000 : NaN)))}`,
           `${f1(st((c) => c.firstVisibleMs))} (${f1(worst((c) => c.firstVisibleMs))})`,
           f1(st((c) => c.finalTextMs)),
           `${f1(st((c) => c.finishedMs))} (${f1(worst((c) => c.finishedMs))})`,
@@ -867,6 +1010,14 @@ async function main(): Promise<void> {
           verdicts.push({ target: `  … max gap between visible updates while tokens flow (RTT ${latencyMs} ms)`, figure: `${f0(gap)} ms (worst ${f0(worst((c) => c.maxGapMs))})`, limit: '≤ 2000 ms', ok: gap <= 2000 });
         }
       }
+      const longest = Math.max(...o.lengths);
+      const perLongest = runs.map((r) => r.cards.filter((c) => c.seconds === longest));
+      verdicts.push({
+        target: `(extra) longest wait to see a character of a ${longest}-s answer (RTT ${latencyMs} ms), max gap between visible updates`,
+        figure: `${f1(overRuns(perLongest, (cs) => Math.max(...cs.map((c) => c.maxStaleMs))) / 1000)} s, ${f1(overRuns(perLongest, (cs) => Math.max(...cs.map((c) => c.maxGapMs))) / 1000)} s`,
+        limit: '(figure only)',
+        ok: undefined,
+      });
       const firstAll = (r: AnswersResult) => median(r.cards.map((c) => c.firstVisibleMs));
       const first = overRuns(runs, firstAll);
       verdicts.push({
