@@ -99,6 +99,8 @@ export class AiCard {
   failureError: unknown;
   /** DingTalk card calls attempted for this card (create, updates, finals), for the answer's cost in logs. */
   calls = 0;
+  /** finish/fail was called: later updates are dropped. */
+  private closing = false;
   /** The final text to create the card with (final-only card, answer ready before the create). */
   private createFinal: { text: string; isError: boolean } | undefined;
   private wakeCreate: (() => void) | undefined;
@@ -132,7 +134,7 @@ export class AiCard {
   /** The whole answer so far; the newest text wins. */
   update(text: string): void {
     // Trailing spaces and newlines change nothing on screen: not worth a call.
-    if (this.opts.finalOnly || !this.usable || text.trimEnd() === this.lastSent.trimEnd()) return;
+    if (this.opts.finalOnly || !this.usable || this.closing || text.trimEnd() === this.lastSent.trimEnd()) return;
     this.pending = text;
     if (this.state === 'streaming') this.schedule();
   }
@@ -240,6 +242,9 @@ export class AiCard {
   }
 
   private async close(text: string, isError: boolean): Promise<boolean> {
+    // From now on the final carries the text: an update arriving meanwhile (the answer still streams while its card is
+    // finished early, src/overflow.ts) must not go out after it.
+    this.closing = true;
     if (this.wakeCreate && this.state === 'creating') {
       // A final-only card not created yet: create it already finished, one call.
       this.createFinal = { text, isError };

@@ -164,9 +164,12 @@ export function splitMarkdown(text: string, max: number): string[] {
   return out;
 }
 
-/** The first chunk of `text` (see splitMarkdown) and the rest, ready to render on its own; no rest when it fits. */
-export function splitFirst(text: string, max: number): [string, string | undefined] {
-  if (text.length <= max) return [text, undefined];
+/**
+ * The first chunk of `text` (see splitMarkdown), the rest ready to render on its own (no rest when it fits), and the
+ * index in `text` where the rest's own text begins (after the fence opener or table header the rest may repeat).
+ */
+export function splitFirst(text: string, max: number): [head: string, rest: string | undefined, restAt: number] {
+  if (text.length <= max) return [text, undefined, text.length];
   // Room for the closing fence a chunk may need.
   const budget = Math.max(16, max - 12);
   let cut = text.lastIndexOf('\n\n', budget);
@@ -176,6 +179,7 @@ export function splitFirst(text: string, max: number): [string, string | undefin
   if (code >= 0xd800 && code <= 0xdbff) cut--;
   let head = text.slice(0, cut).trimEnd();
   let tail = text.slice(cut).replace(/^\n+/, '');
+  const restAt = text.length - tail.length;
   const open = markdownStateAt(head);
   if (open.fence) {
     head += `\n${open.fence.marker}`;
@@ -183,5 +187,5 @@ export function splitFirst(text: string, max: number): [string, string | undefin
   } else if (open.tableHeader && open.tableHeader.length < budget / 2 && /^\s*\|?.*\|/.test(tail)) {
     tail = `${open.tableHeader}\n${tail}`;
   }
-  return [head, tail.trim() ? tail : undefined];
+  return [head, tail.trim() ? tail : undefined, restAt];
 }

@@ -2,19 +2,20 @@
  * The whole reply flow in one place, top to bottom:
  * frame data → inbound message → access gate → dedupe → stop word (aborts the running answer, skips the queue)
  * → conversation queue (a waiting user is told so) → answers kept from earlier → reset command or session
- * → card setup + inbound media → reply engine → card updates → answer media → final card (or markdown, the card
- * then says where the answer went) → files after the card.
+ * → card setup + inbound media → reply engine → card updates (a long answer: the card finished with its part, the
+ * rest as messages while it streams) → answer media → final card (or markdown, the card then says where the answer
+ * went) → files after the card.
  *
  * Failures: the user keeps what was already on screen and gets one fixed text per cause under it (src/texts.ts
  * FAILURE_TEXTS) with a reference id; the detail goes only to the (redacted) log beside that id.
  */
 import type { AccessGate } from './access.ts';
 import type { AnswerOutcome } from './activity.ts';
-import { AiCard, CARD_CONTENT_MAX_CHARS, FINAL_CARD_CREATE_DELAY_MS } from './card.ts';
+import { AiCard, FINAL_CARD_CREATE_DELAY_MS } from './card.ts';
 import type { OpenCards } from './cards.ts';
 import type { ResolvedAccount } from './config.ts';
 import type { Dedupe } from './dedupe.ts';
-import { deliverMarkdown, splitFirst, targetOf, UndeliveredError } from './deliver.ts';
+import { deliverMarkdown, targetOf, UndeliveredError } from './deliver.ts';
 import type { DingTalkClient } from './dingtalk/client.ts';
 import type { AppBudget } from './dingtalk/budget.ts';
 import { MODE_NUMBER, type AnswerPlan, type Arrival } from './dingtalk/governor.ts';
@@ -23,6 +24,7 @@ import { commandText, parseRobotMessage, type InboundMessage } from './inbound.t
 import { fetchInboundMedia } from './media/inbound.ts';
 import { prepareAnswerMedia, sendAnswerFiles, type PreparedAnswer } from './media/outbound.ts';
 import { normalizeMarkdown } from './markdown.ts';
+import { CardOverflow, cardParts } from './overflow.ts';
 import { dropCutReference, maskLocalMedia } from './media/refs.ts';
 import type { MediaPolicy } from './media/safety.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -185,6 +187,10 @@ async function answerPlanned(
         mayStream: () => governor.mayStream(),
       });
   void card?.start();
+  // A streamed card that fills up is finished early, the rest of the answer following as messages (src/overflow.ts).
+  const overflow = card && (plan.mode === 'stream' || plan.mode === 'stream-wide')
+    ? new CardOverflow({ card, lang, log, msgId: msg.msgId, mediaUpload: account.enableMediaUpload, send: (part) => deliver(deps, msg, part) })
+    : undefined;
   const inbound = msg.media.length
     ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir, imagesAsContent: deps.media.imagesAsContent })
     : { prompts: [], images: [], notices: [] };
@@ -192,7 +198,7 @@ async function answerPlanned(
   const [pendingImage, pendingFile] = [text('mediaPending', lang), text('mediaFilePending', lang)];
   // Every answer text DingTalk shows passes here: markdown made renderable first (src/markdown.ts: HTML images
   // become markdown ones), then, while streaming, local media hidden (no host path, no MEDIA: line) …
-  const shown = (t: string) => (account.enableMediaUpload ? maskLocalMedia(normalizeMarkdown(t), pendingImage, pendingFile) : normalizeMarkdown(t));
+  const shown = (md: string) => (account.enableMediaUpload ? maskLocalMedia(md, pendingImage, pendingFile) : md);
   // … and at the end, complete or cut short, local media checked, uploaded and rewritten (src/media/outbound.ts).
   const withMedia = async (t: string): Promise<PreparedAnswer> => {
     const md = normalizeMarkdown(dropCutReference(t));
@@ -215,7 +221,9 @@ async function answerPlanned(
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
-      card?.update(cardParts(shown(answerText), lang).card);
+      const md = normalizeMarkdown(answerText);
+      card?.update(cardParts(shown(md), lang).card);
+      overflow?.offer(withNotices(md));
     }
   } catch (err) {
     if (running.stopped && !deps.signal.aborted) {
@@ -224,7 +232,7 @@ async function answerPlanned(
       const body = soFar.text.trim();
       const message = withNotices(body ? `${body}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
-      const delivered = await finishAnswer(deps, msg, card, message, false, lang);
+      const delivered = await finishAnswer(deps, msg, card, message, false, lang, overflow);
       deps.onAnswer?.({ delivered });
       await sendFiles(deps, msg, soFar, lang);
       answered(deps, msg, plan, card);
@@ -238,7 +246,7 @@ async function answerPlanned(
     const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
     const soFar = await withMedia(answerText);
     const message = withNotices(soFar.text.trim() ? `${soFar.text.trimEnd()}\n\n${note}` : note);
-    const delivered = await finishAnswer(deps, msg, card, message, true, lang);
+    const delivered = await finishAnswer(deps, msg, card, message, true, lang, overflow);
     deps.onAnswer?.({ delivered, cause, ...(err instanceof ReplyError && err.status ? { status: err.status } : {}) });
     await sendFiles(deps, msg, soFar, lang);
     answered(deps, msg, plan, card);
@@ -248,7 +256,7 @@ async function answerPlanned(
   }
 
   const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang));
-  const delivered = await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang);
+  const delivered = await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang, overflow);
   deps.onAnswer?.({ delivered });
   await sendFiles(deps, msg, prepared, lang);
   answered(deps, msg, plan, card);
@@ -271,9 +279,12 @@ async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: Prep
 /**
  * The final text goes into the card (FINISHED, or FAILED when `isError`). When the card cannot show it, the text goes
  * out once as a message and the card is ended with a note saying so: never a stale prefix beside the whole answer.
- * True when the user got the text (card or message).
+ * True when the user got the text (card or message). A card finished early with the first part of a long answer
+ * (`overflow`) stays FINISHED: only what the user has not got follows, the failure note under it.
  */
-async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang): Promise<boolean> {
+async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang, overflow?: CardOverflow): Promise<boolean> {
+  const continued = await overflow?.end(finalText);
+  if (continued) return continued.rest === undefined || (await deliver(deps, msg, continued.rest));
   const parts = cardParts(finalText, lang);
   if (card && (isError ? await card.fail(parts.card) : await card.finish(parts.card))) {
     // Longer than a card holds: the rest follows, in order, as markdown messages.
@@ -285,13 +296,6 @@ async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCar
   await card?.redirect(text(delivered ? 'answerSentAsMessage' : 'answerKept', lang));
   noteQuota(deps, card);
   return delivered;
-}
-
-/** What a card shows of `text`: all of it, or its first part and a note that the rest follows as messages. */
-function cardParts(body: string, lang: Lang): { card: string; rest?: string } {
-  const note = text('answerContinues', lang);
-  const [head, rest] = splitFirst(body, CARD_CONTENT_MAX_CHARS - note.length - 2);
-  return rest === undefined ? { card: body } : { card: `${head}\n\n${note}`, rest };
 }
 
 /** Send a message; what no route can take is kept for the conversation's next message. True when all was sent. */

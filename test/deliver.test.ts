@@ -161,6 +161,17 @@ describe('splitting long markdown', () => {
   });
 
   test('splitFirst: a text that fits is one part with no rest', () => {
-    expect(splitFirst('短文本', 100)).toEqual(['短文本', undefined]);
+    expect(splitFirst('短文本', 100)).toEqual(['短文本', undefined, 3]);
+  });
+
+  test('splitFirst: restAt is where the rest’s own text begins in the input, after the code fence the rest reopens', () => {
+    const text = `${'说明'.repeat(20)}\n\n\`\`\`js\n${'step();\n'.repeat(40)}\`\`\``;
+    const [head, rest, restAt] = splitFirst(text, 120);
+    expect(head.endsWith('\n```')).toBe(true);
+    expect(rest!.startsWith('```js\n')).toBe(true);
+    expect(rest!.slice('```js\n'.length)).toBe(text.slice(restAt));
+    const [, plain, plainAt] = splitFirst(`${'段落'.repeat(30)}\n\n\n${'下一段'.repeat(30)}`, 100);
+    expect(plain).toBe('下一段'.repeat(30));
+    expect(plainAt).toBe(63);
   });
 });

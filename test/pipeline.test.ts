@@ -321,4 +321,79 @@ describe('long answers: the card holds the first part, the rest follows in order
     const delivered = [shown.content.slice(0, -note.length), ...messages()].flatMap(bodyLines);
     expect(delivered).toEqual(bodyLines(answer));
   }, 60_000);
+
+  /** Markdown messages with their arrival time at the fake (performance.now(), the gateway timings' clock). */
+  const messageCalls = (h: Harness) =>
+    h.fake.calls.filter((c) => c.path === '/robot/sendBySession' && (c.response as { errcode?: number }).errcode === 0).map((c) => ({ mono: c.mono, text: (c.body as { markdown: { text: string } }).markdown.text }));
+
+  test('while a long answer still streams, its card is finished with the first part and each complete part follows as a message', async () => {
+    h = await startHarness({ cardIntervalMs: 50 });
+    const answer = longAnswer(12_000, 'zh');
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 200), delayMs: 25, pace: 'between' });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('写一份详细的报告', { senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    await h.fake.waitFor(() => messageCalls(h!).some((m) => m.text.endsWith('END-OF-ANSWER')), { timeoutMs: 30_000 });
+
+    const lastToken = h.gw.timings[0]!.lastDelta!;
+    const messages = messageCalls(h);
+    // The user reads on while the answer streams: at least one part arrived before the last token left the gateway.
+    expect(messages.filter((m) => m.mono < lastToken).length).toBeGreaterThanOrEqual(1);
+    const card = h.fake.cardList()[0]!;
+    const note = '（回答较长，其余部分在下方消息中继续）';
+    // The card shows its part and the note, FINISHED before the first message, and was never written after that.
+    expect(card.flowStatusHistory).toEqual(['2', '3']);
+    expect(card.params.msgContent).toMatch(new RegExp(`\n\n${note}$`));
+    const cardWrites = h.fake.calls.filter((c) => c.path.startsWith('/v1.0/card/'));
+    expect(cardWrites.at(-1)!.mono).toBeLessThan(messages[0]!.mono);
+    expect(card.streams.msgContent!.updates.some((u) => u.afterFinalize)).toBe(false);
+    expect(cardWrites.map((c) => `${c.method} ${c.path}`).filter((c) => !c.endsWith('/streaming') || c.startsWith('PUT'))).toContain('PUT /v1.0/card/instances');
+    // All of it, in order, once; each part within the message size and rendering on its own.
+    for (const m of messages) {
+      expect(m.text.length).toBeLessThanOrEqual(3500);
+      expect(m.text.split('\n').filter((l) => /^\s*```/.test(l)).length % 2).toBe(0);
+    }
+    expect([card.params.msgContent!.slice(0, -note.length), ...messages.map((m) => m.text)].flatMap(bodyLines)).toEqual(bodyLines(answer));
+  }, 60_000);
+
+  test('the answer breaks off after its card was finished early: the card stays FINISHED with its part; the rest and one failure note follow, nothing twice', async () => {
+    h = await startHarness({ cardIntervalMs: 50 });
+    const answer = longAnswer(12_000, 'zh').replace(/\n\nEND-OF-ANSWER$/, '');
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 200), delayMs: 25, pace: 'between', cut: true });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('写一份详细的报告', { senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    await h.fake.waitFor(() => messageCalls(h!).some((m) => /（编号 [0-9a-f]{6}）/.test(m.text)), { timeoutMs: 30_000 });
+
+    const card = h.fake.cardList()[0]!;
+    expect(card.flowStatusHistory).toEqual(['2', '3']);
+    const messages = messageCalls(h).map((m) => m.text);
+    const note = '（回答较长，其余部分在下方消息中继续）';
+    const lines = [card.params.msgContent!.slice(0, -note.length), ...messages].flatMap(bodyLines);
+    // Everything that streamed, once and in order, then the failure note as the last thing the user reads.
+    expect(lines.slice(0, bodyLines(answer).length)).toEqual(bodyLines(answer));
+    expect(lines.length).toBeGreaterThan(bodyLines(answer).length);
+    expect(messages.at(-1)).toMatch(/⚠️.*（编号 [0-9a-f]{6}）$/);
+  }, 60_000);
+
+  test('a card that cannot be finished early: nothing goes out early; the whole answer is one delivery at the end and the card says where it went', async () => {
+    h = await startHarness({ cardIntervalMs: 50 });
+    const isFinal = (r: { body: unknown }) => (r.body as { isFinalize?: boolean }).isFinalize === true;
+    const tooLarge = { status: 400, body: { code: 'param.stream.content', message: 'content is too large' } };
+    h.fake.faults.add({ match: { path: '/v1.0/card/streaming', when: isFinal }, action: tooLarge });
+    h.fake.faults.add({ match: { path: '/v1.0/card/instances', method: 'PUT', times: 1 }, action: tooLarge });
+    const answer = longAnswer(12_000, 'zh');
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 200), delayMs: 25, pace: 'between' });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('写一份详细的报告', { senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    await h.fake.waitFor(() => messageCalls(h!).some((m) => m.text.endsWith('END-OF-ANSWER')), { timeoutMs: 30_000 });
+    await h.fake.waitFor(() => ['3', '5'].includes(h!.fake.cardList()[0]!.flowStatusHistory.at(-1) ?? ''));
+
+    const lastToken = h.gw.timings[0]!.lastDelta!;
+    const messages = messageCalls(h);
+    expect(messages.filter((m) => m.mono < lastToken)).toEqual([]);
+    expect(messages.map((m) => m.text).flatMap(bodyLines)).toEqual(bodyLines(answer));
+    // Not typing: the card is closed with the note saying the answer went out as a message.
+    const card = h.fake.cardList()[0]!;
+    expect(card.flowStatusHistory.at(-1)).toBe('5');
+    expect(card.params.msgContent).toBe('💬 回答已以消息形式发送（见下方）。');
+  }, 60_000);
 });
