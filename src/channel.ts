@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
 import { CHANNEL_ID, ConfigError, DEFAULT_ACCOUNT_ID, defaultAccountId, listAccountIds, resolveAccount, type HostConfig, type ResolvedAccount } from './config.ts';
-import { doctorFailed, formatCheck, observedFailures, runProbe, streamFailure, type AccountRun, type DoctorCheck } from './doctor.ts';
+import { doctorFailed, formatCheck, observedFailures, runProbe, stateFolderFailure, streamFailure, type AccountRun, type DoctorCheck } from './doctor.ts';
 import { observed } from './observed.ts';
 import { applyCallBudgets, budgetFor } from './dingtalk/budget.ts';
 import { describeCallBudget } from './dingtalk/governor.ts';
@@ -17,7 +17,8 @@ import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './ding
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
 import { accessWarnings } from './access.ts';
 import { describeInstance, holdRobot, runningElsewhere } from './instances.ts';
-import { monitorAccount } from './monitor.ts';
+import { accountStateDir, monitorAccount } from './monitor.ts';
+import { openFileStore } from './store.ts';
 import { channelReplyRuntime } from './reply/runtime.ts';
 import { hostPairing, PAIRING_ADAPTER, type HostPairingApi } from './pairing.ts';
 import { createOutbound } from './outbound-adapter.ts';
@@ -136,7 +137,7 @@ export function createChannel(api: PluginApi) {
         // Counted by the running account; a new day starts at 0 even before its first answer.
         answersToday: runtime?.answersDay === localDay(Date.now()) && typeof runtime.answersToday === 'number' ? runtime.answersToday : 0,
         // A config problem first: it is why the account does not run now, whatever failed while it still ran.
-        lastError: (account.problems.length ? account.problems.join('; ') : null) ?? runtime?.lastError ?? observedFailure(account.accountId),
+        lastError: (account.problems.length ? account.problems.join('; ') : null) ?? runtime?.lastError ?? storeFailure(account, stateDir(api)) ?? observedFailure(account.accountId),
         // The app's monthly call governor (issue 18): calls this month, the budget, the mode in force.
         ...(account.clientId ? { callBudget: describeCallBudget(budgetFor(account.clientId, account.dingtalkEdition).governor.status()) } : {}),
       }),
@@ -151,7 +152,7 @@ export function createChannel(api: PluginApi) {
           // The whole probe stays within the host's timeout (two network checks in a row: the token, the gateway): a
           // probe is a plugin call the host waits for when it drains the plugin (5 s before a forced retirement).
           const perCheckMs = Math.max(500, Math.min(timeoutMs ?? 10_000, 10_000) / 2);
-          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId), run: runs.get(account.accountId), callBudget: account.clientId ? budgetFor(account.clientId, account.dingtalkEdition).governor.status() : undefined });
+          const checks = await runProbe({ account, hostConfig: cfg ?? api.config, host, timeoutMs: perCheckMs, observed: observed(account.accountId), run: runs.get(account.accountId), stateDir: accountStateDir(account, stateDir(api)), callBudget: account.clientId ? budgetFor(account.clientId, account.dingtalkEdition).governor.status() : undefined });
           const failures = checks.filter((c) => c.status === 'fail');
           return { ok: !doctorFailed(checks), ...(failures.length ? { error: failures.map(formatCheck).join('; ') } : {}), checks, elapsedMs: Date.now() - started };
         } catch (err) {
@@ -282,6 +283,15 @@ function startProblem(err: unknown): string {
 function connectionProblem(error: string): string {
   const f = streamFailure(error);
   return `Stream connection: ${f.message} — fix: ${f.fix}`;
+}
+
+/** `state folder: <problem> (since <ISO time>) — fix: <fix>` while the account's store cannot write; else null. */
+function storeFailure(account: ResolvedAccount, defaultStateDir: string): string | null {
+  const dir = accountStateDir(account, defaultStateDir);
+  const failed = openFileStore(dir)?.writeFailure;
+  if (!failed) return null;
+  const f = stateFolderFailure(dir, failed.error, account.accountId);
+  return `state folder: ${f.message} (since ${new Date(failed.at).toISOString()}) — fix: ${f.fix}`;
 }
 
 /** What the account's own card and media calls last met, when DingTalk refused them (with the fix); else null. */

@@ -16,7 +16,11 @@
  * evidenced exempt) is not called — the account's connection state is in the host's status.
  */
 import { randomUUID } from 'node:crypto';
-import { configuredApps, type HostConfig, type ResolvedAccount } from './config.ts';
+import { constants } from 'node:fs';
+import { access, stat, unlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { CHANNEL_ID, configuredApps, DEFAULT_ACCOUNT_ID, type HostConfig, type ResolvedAccount } from './config.ts';
 import { callBudgetWarning } from './config-budget.ts';
 import { clientFor } from './dingtalk/client.ts';
 import { createCard, streamCard, uploadMedia } from './dingtalk/endpoints.ts';
@@ -60,6 +64,8 @@ export interface DoctorOptions {
   callBudget?: GovernorStatus;
   /** Probe mode: the account's last start in this process (src/channel.ts); undefined when it was never started here. */
   run?: AccountRun;
+  /** The account's state folder (src/monitor.ts accountStateDir), when known: checked writable. */
+  stateDir?: string;
 }
 
 /**
@@ -90,6 +96,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   if (account.problems.length === 0) add({ step: 1, name: 'config', status: 'pass', message: `account "${account.accountId}" resolves with no problems` });
   for (const p of account.problems) add({ step: 1, name: 'config', status: 'fail', message: p });
   if (opts.callBudget) add({ step: 2, name: 'monthly call budget', status: 'note', message: describeCallBudget(opts.callBudget) });
+  if (opts.stateDir) add(await stateFolderCheck(opts.stateDir, account.accountId));
   const sharedBudget = opts.hostConfig && callBudgetWarning(configuredApps(opts.hostConfig));
   if (sharedBudget) add({ step: 1, name: 'monthly call budgets of the apps', status: 'note', message: sharedBudget });
   // What DingTalk's checks need that the config lacks (the config check above names the key and the fix).
@@ -291,6 +298,56 @@ export function observedFailures(seen: Observed): string[] {
     seen.media?.error ? observedCheck(5, 'media upload', seen.media, (err) => mediaFailure(err, ''), '') : undefined,
   ];
   return checks.filter((c): c is DoctorCheck => c !== undefined).map((c) => `${c.name}: ${c.message}${c.fix ? ` — fix: ${c.fix}` : ''}`);
+}
+
+/**
+ * Can the account write its state folder? A folder that does not exist yet counts as writable when its nearest
+ * existing parent is a writable folder (it is created at start). Writes one empty temp file, removes it.
+ */
+async function stateFolderCheck(dir: string, accountId: string): Promise<DoctorCheck> {
+  const name = 'state folder';
+  const target = resolve(dir);
+  try {
+    for (let d = target; ; d = dirname(d)) {
+      let isDir: boolean;
+      try {
+        isDir = (await stat(d)).isDirectory();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && dirname(d) !== d) continue;
+        throw err;
+      }
+      if (!isDir) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+      if (d !== target) await access(d, constants.W_OK);
+      else {
+        const probe = join(d, `.dingtalk-connector-check-${process.pid}-${randomUUID()}.tmp`);
+        await writeFile(probe, '', { mode: 0o600 });
+        await unlink(probe);
+      }
+      break;
+    }
+  } catch (err) {
+    return { step: 1, name, status: 'fail', ...stateFolderFailure(dir, err, accountId) };
+  }
+  return { step: 1, name, status: 'pass', message: `${shownPath(dir)} can be written` };
+}
+
+/**
+ * A state folder that cannot be written, in the operator's words with the fix (the key to set): the folder with the
+ * home folder shown as `~`, and the error code only.
+ */
+export function stateFolderFailure(dir: string, err: unknown, accountId: string): { message: string; fix: string } {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const key = accountId === DEFAULT_ACCOUNT_ID ? `channels.${CHANNEL_ID}.stateDir` : `channels.${CHANNEL_ID}.accounts.${accountId}.stateDir`;
+  return {
+    message: `the state folder ${shownPath(dir)} cannot be written${typeof code === 'string' && /^E[A-Z]+$/.test(code) ? ` (${code})` : ''}: call counts, handled messages and sessions are kept in memory only and lost at restart`,
+    fix: `set ${key} to a writable folder (or let the gateway's user write this one)`,
+  };
+}
+
+function shownPath(dir: string): string {
+  const full = resolve(dir);
+  const home = homedir();
+  return full === home || full.startsWith(home + sep) ? `~${full.slice(home.length)}` : full;
 }
 
 /** Probe mode: an account that does not run in this gateway answers no one; a failed start is a failure with its fix. */

@@ -9,6 +9,7 @@
  * how many records exist (see the file store below).
  */
 import { appendFile, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 
 /**
@@ -105,6 +106,7 @@ export class FileStore implements StateStore {
   private readonly dirty = new Set<Space>();
   private timer: NodeJS.Timeout | undefined;
   private dirReady: Promise<unknown> | undefined;
+  private failed: { error: unknown; at: number } | undefined;
 
   constructor(opts: FileStoreOptions) {
     this.dir = opts.dir;
@@ -117,6 +119,30 @@ export class FileStore implements StateStore {
       (files) => files.filter((f) => /^[a-z0-9-]+\.jsonl$/i.test(f)).forEach((f) => void this.space(f.slice(0, -'.jsonl'.length)).catch(this.onError)),
       () => {},
     );
+  }
+
+  /**
+   * Tries a write now: creates the folder, writes and removes an empty temp file. A failure is `writeFailure` (and goes
+   * to `onError`), so a folder that cannot be written shows before the first change has to be kept. Never throws.
+   */
+  async checkWritable(): Promise<void> {
+    try {
+      await this.ensureDir();
+      const probe = join(this.dir, `.write-check-${process.pid}-${randomUUID()}.tmp`);
+      await writeFile(probe, '', { mode: 0o600 });
+      await unlink(probe);
+    } catch (err) {
+      this.failed = { error: err, at: this.now() };
+      this.onError(err);
+    }
+  }
+
+  /**
+   * The last write (append, compaction, creating the folder) that failed, with its epoch ms, while no write has
+   * succeeded since; undefined when writing works. Changes meanwhile live in memory only (lost at restart).
+   */
+  get writeFailure(): { error: unknown; at: number } | undefined {
+    return this.failed;
   }
 
   async get<T>(ns: string, key: string): Promise<T | undefined> {
@@ -267,7 +293,10 @@ export class FileStore implements StateStore {
   }
 
   private enqueue(sp: Space, step: () => Promise<void>): Promise<void> {
-    const next = sp.chain.then(step).catch(this.onError);
+    const next = sp.chain.then(step).catch((err: unknown) => {
+      this.failed = { error: err, at: this.now() };
+      this.onError(err);
+    });
     sp.chain = next;
     return next;
   }
@@ -288,6 +317,7 @@ export class FileStore implements StateStore {
         throw err;
       }
       sp.tornTail = false;
+      this.failed = undefined;
       sp.journalRecords += changes.length;
       sp.journalBytes += Buffer.byteLength(chunk);
       const now = this.now();
@@ -315,6 +345,7 @@ export class FileStore implements StateStore {
     sp.journalRecords = lines.length;
     sp.journalBytes = sp.compactedBytes = Buffer.byteLength(text);
     sp.tornTail = false;
+    this.failed = undefined;
   }
 
   private ensureDir(): Promise<unknown> {
@@ -417,6 +448,11 @@ export class MemoryStore implements StateStore {
 
 const fileStores = new Map<string, { store: FileStore; onError: (err: unknown) => void }>();
 
+/** The process's file store on `dir` if one was opened (fileStoreAt), without opening one. */
+export function openFileStore(dir: string): FileStore | undefined {
+  return fileStores.get(resolve(dir))?.store;
+}
+
 /**
  * The process's one file store on `dir`: every path that needs an account's state (its running account, an outbound
  * send while it does not run, each restart) gets the same instance. Two FileStores on one folder would each keep their
@@ -428,6 +464,8 @@ export function fileStoreAt(dir: string, onError: (err: unknown) => void = () =>
   if (!entry) {
     const created: { store?: FileStore; onError: (err: unknown) => void } = { onError };
     created.store = new FileStore({ dir: key, onError: (err) => created.onError(err) });
+    // A folder that cannot be written shows in the account's status from the start (src/channel.ts).
+    void created.store.checkWritable();
     entry = created as { store: FileStore; onError: (err: unknown) => void };
     fileStores.set(key, entry);
   }

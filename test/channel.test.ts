@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import plugin from '../plugin.ts';
@@ -153,6 +153,31 @@ describe('channel registration', () => {
     await run;
     expect(statuses.at(-1)).toMatchObject({ running: false, connected: false });
     await fake.waitFor(() => fake!.openConnections() === 0);
+  });
+
+  test('a state folder that cannot be written (under a file): the status lastError names the folder and stateDir, the probe fails; nothing else leaks', async () => {
+    fake = await startFakeDingTalk();
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    await writeFile(join(dir, 'not-a-folder'), 'x');
+    const ch = register({ registrationMode: 'full' });
+    const stateDir = join(dir, 'not-a-folder', 'state');
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, stateDir } } };
+    const account = ch.config.resolveAccount(cfg, 'default');
+    expect(account.problems).toEqual([]);
+    const status: AccountSnapshot = { accountId: 'default' };
+    const stop = new AbortController();
+    const run = ch.gateway.startAccount({ cfg, accountId: 'default', account, abortSignal: stop.signal, setStatus: (p) => Object.assign(status, p) });
+    await fake.waitFor(() => status.connected === true);
+    // The first writes (the call counter of the token fetch, the instance record) fail within the store's write delay.
+    await fake.waitFor(() => ch.status.buildAccountSnapshot({ account, runtime: status }).lastError != null);
+    expect(ch.status.buildAccountSnapshot({ account, runtime: status }).lastError).toMatch(
+      new RegExp(`^state folder: the state folder ${stateDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be written \\(ENOTDIR\\): call counts, handled messages and sessions are kept in memory only and lost at restart \\(since \\d{4}-[^)]+\\) — fix: set channels\\.dingtalk-ai\\.stateDir to a writable folder`),
+    );
+    const probe = await ch.status.probeAccount({ account, cfg, timeoutMs: 2_000 });
+    expect(probe.ok).toBe(false);
+    expect(probe.error).toContain(`✗ 1. state folder: the state folder ${stateDir} cannot be written (ENOTDIR)`);
+    stop.abort();
+    await run;
   });
 
   test('a second start of the same robot on the same state folder says so in its status', async () => {

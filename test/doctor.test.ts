@@ -8,7 +8,7 @@ import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
 import { startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 import { startHarness } from './harness.ts';
 import { createChannel, type AccountSnapshot } from '../src/channel.ts';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { failureFix } from '../src/texts.ts';
@@ -282,6 +282,23 @@ describe('doctor', () => {
     } finally {
       await h.close();
     }
+  });
+
+  test('1. the state folder: writable passes (a folder not made yet is not made by the check); under a file fails naming the key and the fix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-doctor-'));
+    const check = async (stateDir: string, accountId = 'default') => find(await runDoctor({ account: { ...account(), accountId }, host: OPENCLAW, timeoutMs: 3000, stateDir }), 'state folder');
+    expect(await check(dir)).toMatchObject({ step: 1, status: 'pass', message: `${dir} can be written` });
+    expect(await check(join(dir, 'later', 'state'))).toMatchObject({ status: 'pass' });
+    await expect(stat(join(dir, 'later'))).rejects.toThrow(/ENOENT/);
+    await writeFile(join(dir, 'not-a-folder'), 'x');
+    expect(await check(join(dir, 'not-a-folder', 'state'), 'sales')).toEqual({
+      step: 1,
+      name: 'state folder',
+      status: 'fail',
+      message: `the state folder ${join(dir, 'not-a-folder', 'state')} cannot be written (ENOTDIR): call counts, handled messages and sessions are kept in memory only and lost at restart`,
+      fix: "set channels.dingtalk-ai.accounts.sales.stateDir to a writable folder (or let the gateway's user write this one)",
+    });
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   describe('the probe never says "works" while answers would fail', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileStore, MemoryStore, type StateStore } from '../src/store.ts';
+import { FileStore, fileStoreAt, MemoryStore, type StateStore } from '../src/store.ts';
 
 async function tempDir() {
   return mkdtemp(join(tmpdir(), 'dt-store-'));
@@ -79,6 +79,34 @@ describe('file store', () => {
 });
 
 describe('writes that fail or repeat', () => {
+  test('a state folder under a file: every write fails (ENOTDIR) and says so until the folder can be made', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'blocker'), 'x');
+    const s = new FileStore({ dir: join(dir, 'blocker', 'state') });
+    await s.incr('call-budget', 'calls', 1);
+    await s.flush();
+    expect(s.writeFailure).toMatchObject({ error: expect.objectContaining({ code: 'ENOTDIR' }) });
+    await rm(join(dir, 'blocker'));
+    await s.flush();
+    expect(s.writeFailure).toBeUndefined();
+    expect(await new FileStore({ dir: join(dir, 'blocker', 'state') }).get('call-budget', 'calls')).toBe(1);
+  });
+
+  test('the process\'s store on a folder checks at once that it can write there (the status shows it before any change)', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'blocker'), 'x');
+    const errors: unknown[] = [];
+    const s = fileStoreAt(join(dir, 'blocker', 'state'), (e) => errors.push(e));
+    await s.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.writeFailure).toMatchObject({ error: expect.objectContaining({ code: 'ENOTDIR' }) });
+    expect(errors).toHaveLength(1);
+    const ok = fileStoreAt(join(dir, 'fine'));
+    await ok.checkWritable();
+    expect(ok.writeFailure).toBeUndefined();
+    expect(await readdir(join(dir, 'fine'))).toEqual([]);
+  });
+
   test('a failed append is not lost: its changes go out with the next write', async () => {
     const dir = await tempDir();
     const errors: unknown[] = [];
@@ -88,9 +116,12 @@ describe('writes that fail or repeat', () => {
     await s.set('sessions', 'k1', 1);
     await s.flush();
     expect(String(errors[0])).toContain('EISDIR');
+    // The status reads this (src/channel.ts): failing since the failed append, until a write succeeds.
+    expect(s.writeFailure).toMatchObject({ error: expect.objectContaining({ code: 'EISDIR' }), at: expect.any(Number) });
     await rmdir(join(dir, 'sessions.jsonl'));
     await s.set('sessions', 'k2', 2);
     await s.flush();
+    expect(s.writeFailure).toBeUndefined();
     const fresh = new FileStore({ dir });
     expect([await fresh.get('sessions', 'k1'), await fresh.get('sessions', 'k2')]).toEqual([1, 2]);
   });

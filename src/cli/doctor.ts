@@ -44,7 +44,7 @@ export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number
     // (api.runtime.channel.pairing), so "pairing" is valid there and the default; the standalone connector has none.
     const account = resolveAccount(cfg, id, io.env, { pairing: !!args.hostConfig });
     io.out(`dingtalk-connector doctor: account "${id}"${args.hostConfig ? ` in ${args.hostConfig}` : ''} (${host.name} gateway at ${withoutUserinfo(account.gateway.url)})`);
-    const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host, callBudget: await callBudgetOnRecord(account, args, io) });
+    const checks = await runDoctor({ account, hostConfig: args.hostConfig ? cfg : undefined, host, callBudget: await callBudgetOnRecord(account, args, io), stateDir: stateDirOf(account, args, io) });
     for (const c of checks) io.out(formatCheck(c));
     failed ||= doctorFailed(checks);
   }
@@ -60,14 +60,19 @@ export async function doctorCommand(args: DoctorArgs, io: CliIo): Promise<number
  */
 async function callBudgetOnRecord(account: ReturnType<typeof resolveAccount>, args: DoctorArgs, io: CliIo): Promise<GovernorStatus | undefined> {
   if (!account.clientId) return undefined;
-  const hostDir = args.hostConfig ? (io.env.OPENCLAW_STATE_DIR ?? io.env.CLAWDBOT_STATE_DIR ?? io.env.MOLTBOT_STATE_DIR ?? dirname(args.hostConfig)) : (io.env.DINGTALK_STATE_DIR ?? DEFAULT_STATE_DIR);
-  const dir = account.stateDir ?? (hostDir ? join(hostDir, 'dingtalk-ai', account.accountId) : undefined);
+  const dir = stateDirOf(account, args, io);
   if (!dir) return undefined;
   const records = await readFileStoreNamespace(dir, CALL_BUDGET_NS);
   if (records.size === 0) return undefined;
   const governor = new CallGovernor({ clientId: account.clientId, monthlyCallBudget: account.monthlyCallBudget });
   await governor.attach({ get: async <T>(_ns: string, key: string) => records.get(key) as T | undefined }, { readOnly: true });
   return governor.status();
+}
+
+/** The account's state folder: its stateDir, else `<host or connector state folder>/dingtalk-ai/<accountId>`. */
+function stateDirOf(account: ReturnType<typeof resolveAccount>, args: DoctorArgs, io: CliIo): string | undefined {
+  const hostDir = args.hostConfig ? (io.env.OPENCLAW_STATE_DIR ?? io.env.CLAWDBOT_STATE_DIR ?? io.env.MOLTBOT_STATE_DIR ?? dirname(args.hostConfig)) : (io.env.DINGTALK_STATE_DIR ?? DEFAULT_STATE_DIR);
+  return account.stateDir ?? (hostDir ? join(hostDir, 'dingtalk-ai', account.accountId) : undefined);
 }
 
 /** `--gateway` when given, else the host named by the config file (`clawdbot.json` → Clawdbot), else OpenClaw. */
