@@ -55,6 +55,8 @@ export interface StreamOptions {
 /** One open WebSocket. `ended` resolves when it is closed (by either side); `disconnect` when DingTalk asked to reconnect. */
 interface Socket {
   ws: WebSocket;
+  /** Epoch ms of the WebSocket's open event: before any frame it delivers (the status's `lastConnectedAt`). */
+  openedAt: number;
   ended: Promise<void>;
   disconnect: Promise<string>;
   close(): void;
@@ -89,7 +91,8 @@ export async function runStream(opts: StreamOptions): Promise<void> {
       continue;
     }
     failures = 0;
-    report({ connected: true, lastConnectedAt: Date.now(), lastError: undefined, reconnectAttempts: 0 });
+    // The open event's time: a message in the same read as the handshake is handled before this line runs.
+    report({ connected: true, lastConnectedAt: socket.openedAt, lastError: undefined, reconnectAttempts: 0 });
     log.info('stream connected');
 
     const stop = onAborted(signal);
@@ -214,7 +217,7 @@ function connect(url: string, opts: StreamOptions): Promise<Socket> {
         ws.ping();
       }, opts.heartbeatMs ?? HEARTBEAT_MS);
       heartbeat.unref();
-      resolve({ ws, ended, disconnect, close });
+      resolve({ ws, openedAt: Date.now(), ended, disconnect, close });
     });
     ws.on('pong', () => (alive = true));
     ws.on('message', (raw, isBinary) => {
