@@ -1,8 +1,11 @@
 /**
  * What each account did, for the host's status view (`channels status`): answers that reached users today (the
  * gateway machine's calendar day), when the last one went out, and the last answer that failed, with its fix.
- * Kept per accountId for the life of the process, so restarting one account (a config reload) keeps today's count.
+ * Today's answers are counted in the account's state store (`answers` namespace, one counter per account and local
+ * day), so a gateway restart at noon still shows the morning's answers; the rest is kept per accountId for the life
+ * of the process (restarting one account, a config reload, keeps it).
  */
+import type { StateStore } from './store.ts';
 import { failureFix, type FailureCause } from './texts.ts';
 
 export interface AnswerOutcome {
@@ -13,10 +16,6 @@ export interface AnswerOutcome {
 }
 
 export interface AccountActivity {
-  /** Answers delivered on `day` (not counting failure notes). */
-  answersToday: number;
-  /** The local calendar day `answersToday` counts (`YYYY-MM-DD`). */
-  day: string;
   /** Epoch ms of the last answer that reached the user. */
   lastOutboundAt: number | null;
   /** The last failed answer, until an answer goes out again: when, and the fix in the operator's words. */
@@ -31,24 +30,19 @@ export function localDay(at: number): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
-/** The account's activity as of `now` (a new day starts at 0 answers). */
-export function activityOf(accountId: string, now: number = Date.now()): AccountActivity {
+/** The account's activity in this process. */
+export function activityOf(accountId: string): AccountActivity {
   const a = byAccount.get(accountId);
-  const day = localDay(now);
-  if (!a) return { answersToday: 0, day, lastOutboundAt: null, lastAnswerError: null };
-  return a.day === day ? { ...a } : { ...a, answersToday: 0, day };
+  return a ? { ...a } : { lastOutboundAt: null, lastAnswerError: null };
 }
 
 /**
- * Counts one answer's end. Whatever reached the user sets the outbound time; only an answer without a failure counts
- * as answered (a card that says "the gateway refused" is no answer). A failure sets `lastAnswerError` (`answer failed at <ISO time>: <fix>`), a clean answer clears it.
+ * Notes one answer's end. Whatever reached the user sets the outbound time. A failure sets `lastAnswerError`
+ * (`answer failed at <ISO time>: <fix>`), a clean answer clears it. (Today's count: `countAnswer`.)
  */
 export function recordAnswer(accountId: string, outcome: AnswerOutcome, now: number = Date.now()): AccountActivity {
-  const a = activityOf(accountId, now);
-  if (outcome.delivered) {
-    a.lastOutboundAt = now;
-    if (!outcome.cause) a.answersToday += 1;
-  }
+  const a = activityOf(accountId);
+  if (outcome.delivered) a.lastOutboundAt = now;
   // Shutdown cuts are the operator's own doing, not a fault to fix.
   if (outcome.cause && outcome.cause !== 'shutdown') a.lastAnswerError = `answer failed at ${new Date(now).toISOString()}: ${failureFix(outcome.cause, { status: outcome.status })}`;
   else if (outcome.delivered && !outcome.cause) a.lastAnswerError = null;
@@ -58,5 +52,32 @@ export function recordAnswer(accountId: string, outcome: AnswerOutcome, now: num
 
 /** A message the agent sent first (`message send`, a scheduled job) went out: it sets the last outbound time. */
 export function recordOutbound(accountId: string, now: number = Date.now()): void {
-  byAccount.set(accountId, { ...activityOf(accountId, now), lastOutboundAt: now });
+  byAccount.set(accountId, { ...activityOf(accountId), lastOutboundAt: now });
+}
+
+/** Today's answers of an account: the count and the local day it is for (`YYYY-MM-DD`). */
+export interface AnswersToday {
+  answersToday: number;
+  day: string;
+}
+
+const ANSWERS_NS = 'answers';
+/** A day's counter outlives its day by a day and a half (time zones, a status read just past midnight). */
+const ANSWER_COUNT_TTL_MS = 60 * 60 * 60_000;
+
+/**
+ * Counts one answer's end in the account's store under the local day of `now`: only an answer that reached the user
+ * without a failure counts (a card that says "the gateway refused" is no answer). Resolves with today's count,
+ * counted or not. Store errors reject (the caller logs them).
+ */
+export async function countAnswer(store: StateStore, accountId: string, outcome: AnswerOutcome, now: number = Date.now()): Promise<AnswersToday> {
+  const day = localDay(now);
+  if (!outcome.delivered || outcome.cause) return answersToday(store, accountId, now);
+  return { answersToday: await store.incr(ANSWERS_NS, `${accountId}:${day}`, 1, ANSWER_COUNT_TTL_MS), day };
+}
+
+/** The account's answers counted on the local day of `now` (0 for a day with none). */
+export async function answersToday(store: StateStore, accountId: string, now: number = Date.now()): Promise<AnswersToday> {
+  const day = localDay(now);
+  return { answersToday: (await store.get<number>(ANSWERS_NS, `${accountId}:${day}`)) ?? 0, day };
 }

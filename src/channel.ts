@@ -11,7 +11,7 @@ import { doctorFailed, formatCheck, observedFailures, runProbe, stateFolderFailu
 import { observed } from './observed.ts';
 import { applyCallBudgets, budgetFor } from './dingtalk/budget.ts';
 import { describeCallBudget } from './dingtalk/governor.ts';
-import { activityOf, localDay, recordAnswer } from './activity.ts';
+import { activityOf, localDay, recordAnswer, type AnswersToday } from './activity.ts';
 import { detectHost, type HostProbe } from './host.ts';
 import { DingTalkApiError, DingTalkNetworkError, hostErrorMessage } from './dingtalk/errors.ts';
 import { createLogger, errorMessage, type HostLogger } from './log.ts';
@@ -170,6 +170,7 @@ export function createChannel(api: PluginApi) {
         // The status's lastError: the connection's, else another process on this robot, else the last failed answer.
         let connectionError: string | null = null;
         let answerError = seen.lastAnswerError;
+        let today: AnswersToday = { answersToday: 0, day: localDay(Date.now()) };
         const lastError = () => connectionError ?? answerError;
         ctx.setStatus({
           accountId: ctx.accountId,
@@ -177,8 +178,8 @@ export function createChannel(api: PluginApi) {
           connected: false,
           mode: 'stream',
           lastError: lastError(),
-          answersToday: seen.answersToday,
-          answersDay: seen.day,
+          answersToday: 0,
+          answersDay: localDay(Date.now()),
           lastOutboundAt: seen.lastOutboundAt,
         });
         // Another account of this gateway may still run this robot under an older config: wait for it (holdRobot).
@@ -219,7 +220,13 @@ export function createChannel(api: PluginApi) {
             onAnswer: (outcome) => {
               const a = recordAnswer(ctx.accountId, outcome);
               answerError = a.lastAnswerError;
-              ctx.setStatus({ accountId: ctx.accountId, answersToday: a.answersToday, answersDay: a.day, lastOutboundAt: a.lastOutboundAt, lastError: lastError() });
+              ctx.setStatus({ accountId: ctx.accountId, lastOutboundAt: a.lastOutboundAt, lastError: lastError() });
+            },
+            // Counted in the account's state store (src/activity.ts), so a restart keeps today's count; never shown lower.
+            onAnswersToday: (t) => {
+              if (t.day < today.day || (t.day === today.day && t.answersToday <= today.answersToday)) return;
+              today = t;
+              ctx.setStatus({ accountId: ctx.accountId, answersToday: t.answersToday, answersDay: t.day });
             },
             onStatus: (s) => {
               // In the operator's words with the fix: the raw error may name internal addresses.

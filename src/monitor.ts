@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { AccessGate, accessWarnings } from './access.ts';
-import type { AnswerOutcome } from './activity.ts';
+import { answersToday, countAnswer, type AnswersToday, type AnswerOutcome } from './activity.ts';
 import { assertUsable, ConfigError, configuredApps, type ResolvedAccount } from './config.ts';
 import { callBudgetWarning } from './config-budget.ts';
 import type { PairingStore } from './pairing.ts';
@@ -62,6 +62,8 @@ export interface MonitorOptions {
   onInbound?: () => void;
   /** Called when an answer ends (for the host's status view). */
   onAnswer?: (outcome: AnswerOutcome) => void;
+  /** Today's answers as the account's store counts them: at start, and after each answer (for the host's status view). */
+  onAnswersToday?: (today: AnswersToday) => void;
   /** The host's channel reply runtime (`engine: "runtime"`); absent outside a host (standalone connector). */
   channelRuntime?: ChannelReplyRuntime;
   /** The host's DM pairing store (undefined: the host has none). */
@@ -120,7 +122,10 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
     signal,
     cardIntervalMs: opts.cardIntervalMs ?? CARD_UPDATE_INTERVAL_MS,
     media: { policy, inboundDir: inboundMediaDir(opts.defaultStateDir), systemPrompt: mediaSystemPrompt(account, policy), imagesAsContent: opts.host.imageParts },
-    onAnswer: opts.onAnswer,
+    onAnswer: (outcome) => {
+      opts.onAnswer?.(outcome);
+      void countAnswer(store, account.accountId, outcome).then(opts.onAnswersToday, (err) => log.warn(`answers today not counted: ${errorMessage(err)}`));
+    },
   };
   for (const warning of accessWarnings(account)) log.warn(warning);
   const sharedBudget = opts.cfg && callBudgetWarning(configuredApps(opts.cfg));
@@ -148,6 +153,8 @@ export async function monitorAccount(opts: MonitorOptions): Promise<void> {
   let leftovers: Promise<unknown> = Promise.resolve();
   if (status.otherInstances.length) log.warn('cards left open are not closed at this start: another process runs this robot and may still be writing them');
   else leftovers = cards.closeLeftovers(client).catch((err) => log.warn(`closing cards left open: ${errorMessage(err)}`));
+  // Today's answers so far (a restart at noon still shows the morning's).
+  void answersToday(store, account.accountId).then(opts.onAnswersToday, (err) => log.warn(`answers today not read: ${errorMessage(err)}`));
   // Fetch the access token now: the first message should not pay for it, and bad credentials show at once.
   client.accessToken().catch((err) => log.warn(`access token: ${errorMessage(err)}`));
   // Outbound sends (the host's message send, cron) use this run's client and budget while it runs.

@@ -7,6 +7,8 @@ import type { AccountSnapshot, DingTalkChannel, PluginApi } from '../src/channel
 import { CLAWDBOT, detectHost, MOLTBOT, OPENCLAW } from '../src/host.ts';
 import type { HostConfig } from '../src/config.ts';
 import { budgetFor } from '../src/dingtalk/budget.ts';
+import { localDay } from '../src/activity.ts';
+import { readFileStoreNamespace } from '../src/store.ts';
 import { startFakeDingTalk, type FakeDingTalk } from './fake-dingtalk/index.ts';
 import { lastUserText, startFakeGateway, type FakeGateway } from './fake-gateway/index.ts';
 
@@ -424,6 +426,24 @@ describe('several robots in one gateway', () => {
       expect(shown(cfg2)).toMatch(/^\d+ of 1333 DingTalk calls used in /);
       await Promise.all([hr.stop(), main.stop()]);
     });
+  });
+
+  test('answersToday survives a gateway restart: a new process on the same state folder shows the morning\'s answers before any new one', async () => {
+    fake = await startFakeDingTalk();
+    gw = await startFakeGateway({ token: 'gw-token' });
+    const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, gatewayUrl: gw.url, gatewayToken: 'gw-token', dmPolicy: 'open', allowFrom: ['*'] } } };
+    const morning = runAccount(register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } }), cfg, 'default');
+    await fake.waitFor(() => morning.status.connected === true);
+    for (const q of ['one', 'two']) fake.pushRobotMessage(fake.msg.text(q));
+    await fake.waitFor(() => morning.status.answersToday === 2, { timeoutMs: 5000 });
+    await morning.stop();
+    // The store's records of the account as a new process reads them (src/store.ts readFileStoreNamespace).
+    expect([...(await readFileStoreNamespace(join(dir, 'dingtalk-ai', 'default'), 'answers')).values()]).toEqual([2]);
+    const noon = runAccount(register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } }), cfg, 'default');
+    await fake.waitFor(() => noon.status.answersToday === 2);
+    expect(noon.status.answersDay).toBe(localDay(Date.now()));
+    await noon.stop();
   });
 
   test('the status says what went wrong with the fix: a refused gateway token, cards refused by DingTalk', async () => {
