@@ -8,6 +8,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import JSON5 from 'json5';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startFakeDingTalk, type CardState, type FakeDingTalk, type RobotMessage } from '../../fake-dingtalk/index.ts';
 import { EgressTrap } from './egress-trap.ts';
@@ -412,10 +413,16 @@ export function defineHostSuite(name: HostName, options: HostSuiteOptions): void
       expect(code, `pairing notice: ${notice}`).toMatch(/^[A-Z0-9]{6,}$/);
       expect(notice).toContain(`${name} pairing approve ${CHANNEL} ${code}`);
       expect(await ctx.mock.requestsFor(question)).toEqual([]);
+      const connsBefore = ctx.fake.conns.length;
       const approved = await ctx.host.cli(['pairing', 'approve', CHANNEL, code!], { timeoutMs: 120_000 });
       expect(approved.code, `pairing approve failed\nstdout: ${approved.stdout}\nstderr: ${approved.stderr}`).toBe(0);
-      const connsBefore = ctx.fake.conns.length;
-      if (await ctx.host.reviveIfExited(15_000)) await ctx.waitForNewConnection(connsBefore);
+      // OpenClaw's first approval also makes the sender the command owner (commands.ownerAllowFrom, docs/channels/
+      // pairing.md), and a change under `commands` restarts every channel (dist config-reload-plan, SHARED_CHANNEL_PREFIXES):
+      // wait for that restart, or it cuts the answer below (under load it came 21 s after the approval).
+      const written = JSON5.parse(await readFile(ctx.host.configPath, 'utf8')) as { commands?: { ownerAllowFrom?: unknown[] } };
+      const ownerBootstrapped = (written.commands?.ownerAllowFrom ?? []).some((e) => String(e).startsWith(`${CHANNEL}:`));
+      if (await ctx.host.reviveIfExited(ownerBootstrapped ? 0 : 15_000)) await ctx.waitForNewConnection(connsBefore);
+      else if (ownerBootstrapped) await ctx.waitForNewConnection(connsBefore);
       const { card } = await ctx.dm(stranger(question));
       expect(card!.flowStatusHistory.at(-1)).toBe('3');
       expect(await ctx.mock.requestsFor(question)).toHaveLength(1);
