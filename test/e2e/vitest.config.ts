@@ -10,7 +10,7 @@ export default defineConfig({
     include: ['test/e2e/**/*.e2e.ts'],
     fileParallelism: false,
     pool: 'forks',
-    testTimeout: 180_000,
+    testTimeout: 240_000,
     hookTimeout: 120_000,
     sequence: { shuffle: false },
     reporters: ['verbose'],

@@ -224,7 +224,7 @@ export class HostInstance {
   }
 
   /** Waits until the gateway answers HTTP on its port (openclaw: /healthz ok). */
-  async waitForHealth(timeoutMs = 90_000): Promise<number> {
+  async waitForHealth(timeoutMs = 150_000): Promise<number> {
     const started = Date.now();
     const exited = this.exited!;
     let gone: number | null | undefined;
