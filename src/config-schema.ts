@@ -10,6 +10,9 @@
  * `monthlyCallBudget` look set by the user. The defaults live in src/config.ts (resolveAccount) and the help texts.
  */
 
+/** The channel's id in the host's config (`channels.dingtalk-ai`) and in its CLI (`--channel dingtalk-ai`). */
+export const CHANNEL_ID = 'dingtalk-ai';
+
 const accountProperties = {
   enabled: { type: 'boolean' },
   name: { type: 'string' },

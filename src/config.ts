@@ -4,14 +4,15 @@
  */
 
 import { join } from 'node:path';
-import { CONFIG_SCHEMA, UI_HINTS } from './config-schema.ts';
+import { CHANNEL_ID, CONFIG_SCHEMA } from './config-schema.ts';
 import { defaultCallBudget, monthlyCallBudget, type ConfiguredApp } from './config-budget.ts';
 import { STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts';
-import { withoutUserinfo } from './log.ts';
-import { normalizeSenderEntry, type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
-import { normalizeStopWord } from './stop.ts';
+import { type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
+import { accessPolicy } from './config-access.ts';
+import { accountIdProblem, accountKey, writtenAs } from './account-id.ts';
+import { flag, invisible, nonEmpty, oneOf, pick, positive, sameRobotId, shownValue, stopWords, stringList, url } from './config-values.ts';
 
-export const CHANNEL_ID = 'dingtalk-ai';
+export { CHANNEL_ID } from './config-schema.ts';
 export const DEFAULT_ACCOUNT_ID = 'default';
 export const DEFAULT_CARD_TEMPLATE_ID = '382e4302-551d-4880-bf29-a30acfab2e71.schema';
 export const DEFAULT_API_BASE_URL = 'https://api.dingtalk.com';
@@ -342,72 +343,6 @@ function enabledAccounts(cfg: HostConfig, env: Env): Array<{ accountId: string; 
 }
 
 /**
- * The access policy. Defaults are OpenClaw's own channels' (docs/channels/*.md): DMs by pairing, groups by allowlist,
- * groups mention-gated. A host without pairing for plugins falls back to the allowlist unless pairing was asked for
- * explicitly, which is then a problem to fix.
- */
-function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => string, host: HostSupport, problems: string[]): AccessPolicy {
-  const dmPolicy = oneOf(merged.dmPolicy, ['pairing', 'allowlist', 'open', 'disabled'] as const, host.pairing ? 'pairing' : 'allowlist', key('dmPolicy'), problems);
-  if (dmPolicy === 'pairing' && !host.pairing) {
-    problems.push(`${key('dmPolicy')} is "pairing" but this host offers no pairing to channel plugins: set it to "allowlist" and list the allowed senders in ${key('allowFrom')}`);
-  }
-  const allowFrom = senderList(merged.allowFrom, key('allowFrom'), problems);
-  // OpenClaw refuses the same config (its channel validation: "open" requires "*"); Clawdbot gets the same rule.
-  if (dmPolicy === 'open' && !allowFrom.includes('*')) {
-    problems.push(`${key('dmPolicy')} is "open" but ${key('allowFrom')} does not include "*": set ${key('allowFrom')} to ["*"] to answer everyone, or use "pairing"/"allowlist"`);
-  }
-  const groups: Record<string, GroupOverride> = {};
-  const rawGroups: unknown = merged.groups;
-  if (rawGroups !== undefined && (typeof rawGroups !== 'object' || rawGroups === null || Array.isArray(rawGroups))) {
-    problems.push(`${key('groups')} must be an object keyed by the group's openConversationId (cid…)`);
-  } else {
-    for (const [cid, g] of Object.entries((rawGroups ?? {}) as Record<string, unknown>)) {
-      const gk = `${key('groups')}.${cid}`;
-      if (typeof g !== 'object' || g === null || Array.isArray(g)) {
-        problems.push(`${gk} must be an object (enabled, allowFrom, requireMention, systemPrompt)`);
-        continue;
-      }
-      const o = g as Record<string, unknown>;
-      const unknown = Object.keys(o).filter((k) => !['enabled', 'allowFrom', 'requireMention', 'systemPrompt'].includes(k));
-      for (const k of unknown) problems.push(`${gk}.${k} is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt`);
-      if (o.systemPrompt !== undefined && typeof o.systemPrompt !== 'string') problems.push(`${gk}.systemPrompt must be a string (in quotes), got ${JSON.stringify(o.systemPrompt)}`);
-      groups[cid] = {
-        ...(o.enabled !== undefined ? { enabled: flag(o.enabled, false, `${gk}.enabled`, problems) } : {}),
-        ...(o.allowFrom !== undefined ? { allowFrom: senderList(o.allowFrom, `${gk}.allowFrom`, problems) } : {}),
-        ...(o.requireMention !== undefined ? { requireMention: flag(o.requireMention, true, `${gk}.requireMention`, problems) } : {}),
-        ...(typeof o.systemPrompt === 'string' && o.systemPrompt.trim() ? { systemPrompt: o.systemPrompt.trim() } : {}),
-      };
-    }
-  }
-  return {
-    dmPolicy,
-    allowFrom,
-    groupPolicy: oneOf(merged.groupPolicy, ['allowlist', 'open', 'disabled'] as const, 'allowlist', key('groupPolicy'), problems),
-    groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)'),
-    groups,
-    requireMention: flag(merged.requireMention, true, key('requireMention'), problems),
-  };
-}
-
-function senderList(value: unknown, key: string, problems: string[]): string[] {
-  if (Array.isArray(value) && value.some((v) => typeof v === 'number')) {
-    const numbers = value.filter((v) => typeof v === 'number');
-    const lost = numbers.filter((n) => !Number.isSafeInteger(n));
-    problems.push(
-      `${key} has numbers (${numbers.map((n) => JSON.stringify(n)).join(', ')}): write every id as a string in quotes, e.g. "0123456789"` +
-        (lost.length ? `; ${lost.map((n) => JSON.stringify(n)).join(', ')} ${lost.length === 1 ? 'is' : 'are'} beyond 2^53, so JSON already changed ${lost.length === 1 ? 'its' : 'their'} last digits: copy the id again from DingTalk` : ''),
-    );
-    return [];
-  }
-  const list = stringList(value, key, problems, 'DingTalk user ids (staffId / userId / senderId)');
-  const out = list.map(normalizeSenderEntry);
-  list.forEach((raw, i) => {
-    if (!out[i]) problems.push(`${key} entry ${JSON.stringify(raw)} names no user: write the DingTalk userId (staffId), e.g. "user:0123456789"`);
-  });
-  return out.filter(Boolean);
-}
-
-/**
  * Keys the schema does not know. OpenClaw rejects them with the manifest's schema; Clawdbot does not check the
  * section at all, so a misspelt key would silently do nothing there.
  */
@@ -421,172 +356,7 @@ function unknownKeys(section: DingTalkChannelConfig, accountId: string): string[
   return keys.map((k) => `${k} is not a known setting (misspelt?); remove or rename it`);
 }
 
-/** Characters that show as nothing (zero-width space, BOM, bidi marks, soft hyphen) or are control characters. */
-const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
-
-/** A clientId as the duplicate checks compare it: case, invisible characters and surrounding spaces aside. */
-export function robotId(clientId: string): string {
-  return clientId.normalize('NFKC').replace(new RegExp(INVISIBLE.source, 'gu'), '').trim().toLowerCase();
-}
-
-/** Two clientIds that name one robot for the duplicate check. */
-function sameRobotId(a: string, b: string): boolean {
-  return robotId(a) === robotId(b);
-}
-
-/** A credential with an invisible character (pasted from a chat or a document) is a problem naming its key (or env). */
-function invisible(v: { value: string | undefined; source: Source }, key: string, envName: string, problems: string[]): void {
-  const at = v.value?.search(INVISIBLE) ?? -1;
-  if (at < 0) return;
-  const code = v.value!.codePointAt(at)!.toString(16).toUpperCase().padStart(4, '0');
-  const where = v.source === 'env' && envName ? envName : key;
-  problems.push(`${where} contains an invisible character (U+${code}) at position ${at + 1}, usually pasted from a chat or a document: type or copy the value again without it`);
-}
-
-/**
- * The account id OpenClaw and Clawdbot route with: both rewrite every account id they are given (`--account`, the
- * default account, bindings) to lower case, each run of characters outside [a-z0-9_-] to "-", trimmed of "-" and cut
- * at 64 characters, an empty result meaning "default" (OpenClaw 2026.9 dist/account-id-*.mjs `normalizeAccountId`;
- * Clawdbot 2026.1.24-3 dist/routing/session-key.js `normalizeAccountId`), and OpenClaw refuses "constructor" and
- * "prototype" (dist/prototype-keys-*.mjs). Undefined when nothing usable is left.
- */
-export function hostAccountId(id: string): string | undefined {
-  const out = id.trim().toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+/, '').replace(/-+$/, '').slice(0, 64);
-  return ACCOUNT_ID.test(out) && !BLOCKED_ACCOUNT_IDS.includes(out) ? out : undefined;
-}
-
-const ACCOUNT_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const BLOCKED_ACCOUNT_IDS = ['constructor', 'prototype'];
-
-/**
- * An account id must be the form the hosts route with (hostAccountId): they start an account under the id as written
- * (OpenClaw dist/server-channels-*.mjs) but hand its sends the rewritten one (dist/message-account-selection-*.mjs), so
- * `accounts.Sales` would start and then fail every `message send --account Sales` (it arrives as "sales"); ids that
- * rewrite to nothing (Chinese) are refused by OpenClaw, and a "." splits the config path its reload planner reads
- * (dist/config-reload-plan-*.mjs `extractAccountIdFromPath`). The form is also one plain folder name (the account's
- * state folder). Undefined when fine; else the problem, naming the key and a new name that is free.
- */
-function accountIdProblem(id: string, section: DingTalkChannelConfig): string | undefined {
-  if (ACCOUNT_ID.test(id) && !BLOCKED_ACCOUNT_IDS.includes(id)) return undefined;
-  const taken = new Set(Object.keys(section.accounts ?? {}));
-  const rewritten = hostAccountId(id);
-  const free = (base: string) => {
-    let name = base;
-    for (let n = 2; taken.has(name); n++) name = `${base.slice(0, 60)}-${n}`;
-    return name;
-  };
-  const suggestion = rewritten && !taken.has(rewritten) ? `rename the key to "${rewritten}"` : `rename the key, e.g. "${free(rewritten ?? 'sales')}"`;
-  return `${accountKey(id)}: an account id must be lower-case letters a-z, digits, "-" or "_" (starting with a letter or digit, at most 64 characters, not "constructor" or "prototype"): OpenClaw and Clawdbot route sends and restarts by that form (\`--account ${shownId(id)}\` reaches this plugin as "${rewritten ?? 'default'}"), and it names the account's state folder; ${suggestion}`;
-}
-
-/**
- * The `accounts` key the host rewrote to `accountId` when no key is `accountId` itself (`accounts.Sales` asked for as
- * "sales": hostAccountId), else undefined.
- */
-function writtenAs(accountId: string, section: DingTalkChannelConfig): string | undefined {
-  const accounts = section.accounts ?? {};
-  return Object.keys(accounts).find((k) => k !== accountId && hostAccountId(k) === accountId);
-}
-
-/** `channels.dingtalk-ai.accounts.sales`, or with brackets for an id that is no plain name. */
-function accountKey(id: string): string {
-  return ACCOUNT_ID.test(id) ? `channels.${CHANNEL_ID}.accounts.${id}` : `channels.${CHANNEL_ID}.accounts[${JSON.stringify(shownId(id))}]`;
-}
-
-function shownId(id: string): string {
-  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
-}
-
 /** Throws one ConfigError that lists every problem, each naming its key. */
 export function assertUsable(account: ResolvedAccount): void {
   if (account.problems.length > 0) throw new ConfigError(account.problems);
-}
-
-function pick(fromConfig: string | undefined, fromEnv: string | undefined): { value: string | undefined; source: Source } {
-  if (fromConfig?.trim()) return { value: fromConfig.trim(), source: 'config' };
-  if (fromEnv?.trim()) return { value: fromEnv.trim(), source: 'env' };
-  return { value: undefined, source: 'none' };
-}
-
-/**
- * An http(s) URL. One carrying a user name or password (`http://user:pass@host`) is a problem: fetch refuses such URLs
- * (its error would print them), and the gateway's credential has its own keys. Printed without its user part.
- */
-function url(value: string, key: string, problems: string[]): string {
-  const v = value.trim().replace(/\/+$/, '');
-  try {
-    const u = new URL(v);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
-    if (u.username || u.password) {
-      problems.push(`${key} carries a user name or password ("${withoutUserinfo(v)}"): remove it from the URL${key.endsWith('gatewayUrl') ? ' and put the gateway\'s token or password in gatewayToken or gatewayPassword' : ''}`);
-    }
-  } catch {
-    // Not a URL, so the user part is only guessed: everything up to an "@" after the scheme.
-    const shown = withoutUserinfo(value);
-    problems.push(`${key} is not a valid http(s) URL: "${shown.includes('***@') ? shown : shown.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/)?)?[^@]*@/i, '$1***@')}"`);
-  }
-  return v;
-}
-
-/** Keys whose values are secrets (the Dashboard hides them): a problem names their type, never their value. */
-const SENSITIVE_KEYS = new Set(Object.entries(UI_HINTS).filter(([, h]) => h.sensitive).map(([k]) => k));
-
-/** A value as a problem shows it: JSON, or for a secret key only its type ("a number"). */
-function shownValue(key: string, value: unknown): string {
-  if (!SENSITIVE_KEYS.has(key)) return JSON.stringify(value);
-  return value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
-}
-
-function positive(value: unknown, fallback: number, key: string, problems: string[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    problems.push(`${key} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  return value;
-}
-
-function nonEmpty(value: unknown, fallback: string, key: string, problems: string[]): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !value.trim()) {
-    problems.push(`${key} must be a non-empty string`);
-    return fallback;
-  }
-  return value.trim();
-}
-
-/** Stop words normalised as messages are (src/stop.ts), so `"Stop!"` can match; a word of punctuation only is a problem. */
-function stopWords(value: unknown, key: string, problems: string[]): string[] {
-  const words = stringList(value, key, problems, 'words');
-  const empty = words.filter((w) => !normalizeStopWord(w));
-  if (empty.length) problems.push(`${key}: ${empty.map((w) => JSON.stringify(w)).join(', ')} is only punctuation, which is ignored at the end of a message, so it could never match; write the word itself, e.g. "停止"`);
-  return words.map(normalizeStopWord).filter((w) => w);
-}
-
-function stringList(value: unknown, key: string, problems: string[], what = 'folder paths'): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !v.trim())) {
-    problems.push(`${key} must be a list of ${what}`);
-    return [];
-  }
-  return value.map((v: string) => v.trim());
-}
-
-/** A JSON boolean; anything else (the string "false" included) is a problem naming the key, and the fallback holds. */
-function flag(value: unknown, fallback: boolean, key: string, problems: string[]): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') {
-    problems.push(`${key} must be true or false without quotes, got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  return value;
-}
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, key: string, problems: string[]): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) {
-    problems.push(`${key} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  return value as T;
 }

@@ -12,7 +12,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { robotId } from './config.ts';
+import { robotId } from './config-values.ts';
 import { errorMessage, type Logger } from './log.ts';
 
 export interface InstanceInfo {
