@@ -39,12 +39,16 @@ export class UndeliveredError extends Error {
   }
 }
 
-/** Send `text` (split into chunks) to the message's conversation. Throws UndeliveredError with the missing rest. */
-export async function deliverMarkdown(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<void> {
+/**
+ * Send `text` (split into chunks) to the message's conversation. In a group the asker is @-mentioned in the first
+ * chunk only, and not at all with `mention: false` (a later message of the same answer): one answer, one ping.
+ * Throws UndeliveredError with the missing rest.
+ */
+export async function deliverMarkdown(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger, opts: { mention?: boolean } = {}): Promise<void> {
   const chunks = splitMarkdown(text, MARKDOWN_CHUNK_CHARS);
   for (const [i, chunk] of chunks.entries()) {
     try {
-      await deliverOne(client, msg, chunk, log);
+      await deliverOne(client, msg, chunk, log, i === 0 && opts.mention !== false);
     } catch (err) {
       throw new UndeliveredError(chunks.slice(i).join('\n\n'), err);
     }
@@ -66,13 +70,13 @@ export function isDingTalkWebhook(url: string, oapiOrigin: string): boolean {
   return (u.origin === 'https://oapi.dingtalk.com' || u.origin === oapiOrigin) && u.pathname === '/robot/sendBySession' && !u.username && !u.password;
 }
 
-async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger): Promise<void> {
+async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: string, log: Logger, mention: boolean): Promise<void> {
   let maybeSent = false;
   if (webhookValid(msg) && !isDingTalkWebhook(msg.sessionWebhook!, client.oapiOrigin)) {
     log.warn(`message ${msg.msgId}: sessionWebhook is not on DingTalk's webhook host (${hostOf(msg.sessionWebhook!)}); sending through the robot API instead`);
   } else if (webhookValid(msg)) {
     try {
-      await replyByWebhook(client, msg, text);
+      await replyByWebhook(client, msg, text, mention);
       return;
     } catch (err) {
       if (!(err instanceof DingTalkApiError || err instanceof DingTalkNetworkError)) throw err;
@@ -85,7 +89,7 @@ async function deliverOne(client: DingTalkClient, msg: InboundMessage, text: str
 ${userText('maybeDuplicate', detectLang(msg.text))}` : text;
   // groupMessages/send has no at field (the official SDK's OrgGroupSendRequest: robotCode, openConversationId, msgKey,
   // msgParam, coolAppCode, token), so the asker cannot be notified here: their name in the text says whom it answers.
-  const asker = msg.isGroup ? (msg.senderNick ?? msg.senderStaffId) : undefined;
+  const asker = msg.isGroup && mention ? (msg.senderNick ?? msg.senderStaffId) : undefined;
   // An answer's message is a final: it goes before streaming updates and outbound sends (budget.ts).
   await sendRobotMessage(client, targetOf(msg), 'sampleMarkdown', { title: titleOf(text), text: asker ? `${body}
 
@@ -103,7 +107,7 @@ export async function sendNotice(client: DingTalkClient, msg: InboundMessage, te
     return false;
   }
   try {
-    await replyByWebhook(client, msg, text);
+    await replyByWebhook(client, msg, text, true);
     return true;
   } catch (err) {
     log.warn(`message ${msg.msgId}: notice not sent: ${errorMessage(err)}`);
@@ -115,9 +119,9 @@ function webhookValid(msg: InboundMessage): boolean {
   return !!msg.sessionWebhook && (msg.sessionWebhookExpiresAt === undefined || msg.sessionWebhookExpiresAt > Date.now() + 5_000);
 }
 
-/** Markdown through the sessionWebhook, @-ing the sender in groups (the @userId must also be in the text, spec §3.7). */
-async function replyByWebhook(client: DingTalkClient, msg: InboundMessage, text: string): Promise<void> {
-  const atUser = msg.isGroup ? msg.senderStaffId : undefined;
+/** Markdown through the sessionWebhook, @-ing the sender in groups when `mention` (the @userId must also be in the text, spec §3.7). */
+async function replyByWebhook(client: DingTalkClient, msg: InboundMessage, text: string, mention: boolean): Promise<void> {
+  const atUser = msg.isGroup && mention ? msg.senderStaffId : undefined;
   await sendBySessionWebhook(client, msg.sessionWebhook!, {
     msgtype: 'markdown',
     markdown: { title: titleOf(text), text: atUser ? `${text}\n\n@${atUser}` : text },

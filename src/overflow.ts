@@ -12,8 +12,13 @@
  * - text before the answer's last two line breaks (the markdown normaliser reads a line together with the next one:
  *   a table's header with its delimiter row; an unclosed code fence is closed at the end of the text for now);
  * - text before the first local media reference (the media step rewrites those at the end, src/media/outbound.ts).
- * The end compares the final text with what was sent; should they differ, the whole continuation is sent again
- * (a repeat, never a loss) and a warning is logged.
+ * A part no route took is not delivered text: the early sends stop and the end sends it with everything after it, in
+ * order (what still fails then is kept for the conversation's next message, src/pipeline.ts deliver), so nothing
+ * overtakes it.
+ * The end compares the final text with what was sent; should the final no longer start with it (the runtime engine
+ * replaces the streamed text with the host's final, src/reply/runtime.ts), the messages continue from the last
+ * paragraph break both share, or carry the whole final answer when they share none: a repeat at worst, never a loss
+ * (a warning is logged). The finished card keeps what it showed.
  *
  * Card rules kept: the card is closed by its own reserved final calls (src/card.ts, src/dingtalk/governor.ts: no
  * extra counted call; the messages go by the sessionWebhook, like the continuation always did); a card that cannot
@@ -23,6 +28,7 @@
 import { CARD_CONTENT_MAX_CHARS, type AiCard } from './card.ts';
 import { MARKDOWN_CHUNK_CHARS, splitFirst } from './deliver.ts';
 import { errorMessage, type Logger } from './log.ts';
+import { markdownStateAt } from './markdown.ts';
 import { findMediaReferences } from './media/refs.ts';
 import { text, type Lang } from './texts.ts';
 
@@ -45,7 +51,7 @@ export interface CardOverflowOptions {
   /** A streaming card (modes 1–2); a final-only card shows nothing before the end, so its answer never overflows early. */
   card: Pick<AiCard, 'usable' | 'finish' | 'failure'>;
   lang: Lang;
-  /** Sends one part as a markdown message; false when it was not sent (then kept for the conversation's next message). */
+  /** Sends one part as a markdown message; false when no route took it (not kept: the end sends it again, in order). */
   send: (part: string) => Promise<boolean>;
   /** Local media references are rewritten at the end (enableMediaUpload): no text from the first one on is sent early. */
   mediaUpload: boolean;
@@ -97,8 +103,12 @@ export class CardOverflow {
       const own = final.slice(this.consumed.length).replace(/^\n+/, '');
       return { rest: own.trim() ? this.carry + own : undefined };
     }
-    this.opts.log.warn(`message ${this.opts.msgId}: the final answer differs from the part already sent; its whole continuation is sent again`);
-    return { rest: cardParts(final, this.opts.lang).rest };
+    const from = resumeAt(this.consumed, final);
+    this.opts.log.warn(`message ${this.opts.msgId}: the final answer differs from the part already sent; it is sent again from ${from > 0 ? `the last paragraph both share (character ${from})` : 'its start'}`);
+    const own = final.slice(from).replace(/^\n+/, '');
+    if (!own.trim()) return { rest: undefined };
+    const fence = markdownStateAt(final.slice(0, from)).fence;
+    return { rest: fence ? `${fence.opener}\n${own}` : own };
   }
 
   private async pump(): Promise<void> {
@@ -122,10 +132,9 @@ export class CardOverflow {
         const [part, rest, restAt] = splitFirst(remaining, MARKDOWN_CHUNK_CHARS);
         const at = this.consumed.length + restAt - this.carry.length;
         if (rest === undefined || at > this.finalUpTo(answer)) return;
-        const sent = await this.opts.send(part);
+        // A part no route took is still the user's to get: the end sends it with all that follows, nothing overtakes it.
+        if (!(await this.opts.send(part))) return void (this.early = false);
         this.advance(answer, rest, at);
-        // A part no route took is kept for the conversation's next message: nothing after it may overtake it now.
-        if (!sent) this.early = false;
       }
     } catch (err) {
       this.early = false;
@@ -149,4 +158,15 @@ export class CardOverflow {
     }
     return limit;
   }
+}
+
+/**
+ * Where in `final` the messages resume when it no longer starts with `sent`: just after the last paragraph break
+ * ("\n\n") inside their common prefix, or 0 (the whole final answer) when they share none.
+ */
+function resumeAt(sent: string, final: string): number {
+  let common = 0;
+  while (common < sent.length && common < final.length && sent.charCodeAt(common) === final.charCodeAt(common)) common++;
+  const brk = common < 2 ? -1 : final.lastIndexOf('\n\n', common - 2);
+  return brk < 0 ? 0 : brk + 2;
 }

@@ -187,9 +187,10 @@ async function answerPlanned(
         mayStream: () => governor.mayStream(),
       });
   void card?.start();
+  const messages = answerMessages(deps, msg);
   // A streamed card that fills up is finished early, the rest of the answer following as messages (src/overflow.ts).
   const overflow = card && (plan.mode === 'stream' || plan.mode === 'stream-wide')
-    ? new CardOverflow({ card, lang, log, msgId: msg.msgId, mediaUpload: account.enableMediaUpload, send: (part) => deliver(deps, msg, part) })
+    ? new CardOverflow({ card, lang, log, msgId: msg.msgId, mediaUpload: account.enableMediaUpload, send: messages.offer })
     : undefined;
   const inbound = msg.media.length
     ? await fetchInboundMedia(msg, { client, log, lang, mediaDir: deps.media.inboundDir, imagesAsContent: deps.media.imagesAsContent })
@@ -232,9 +233,9 @@ async function answerPlanned(
       const body = soFar.text.trim();
       const message = withNotices(body ? `${body}\n\n${text('answerStopped', lang)}` : text('answerStopped', lang));
       log.info(`message ${msg.msgId}: answer stopped by the sender`);
-      const delivered = await finishAnswer(deps, msg, card, message, false, lang, overflow);
+      const delivered = await finishAnswer(deps, msg, messages, card, message, false, lang, overflow);
       deps.onAnswer?.({ delivered });
-      await sendFiles(deps, msg, soFar, lang);
+      await sendFiles(deps, msg, messages, soFar, lang);
       answered(deps, msg, plan, card);
       return;
     }
@@ -246,9 +247,9 @@ async function answerPlanned(
     const note = failureText(cause, lang, { ref, status: err instanceof ReplyError ? err.status : undefined });
     const soFar = await withMedia(answerText);
     const message = withNotices(soFar.text.trim() ? `${soFar.text.trimEnd()}\n\n${note}` : note);
-    const delivered = await finishAnswer(deps, msg, card, message, true, lang, overflow);
+    const delivered = await finishAnswer(deps, msg, messages, card, message, true, lang, overflow);
     deps.onAnswer?.({ delivered, cause, ...(err instanceof ReplyError && err.status ? { status: err.status } : {}) });
-    await sendFiles(deps, msg, soFar, lang);
+    await sendFiles(deps, msg, messages, soFar, lang);
     answered(deps, msg, plan, card);
     return;
   } finally {
@@ -256,9 +257,9 @@ async function answerPlanned(
   }
 
   const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang));
-  const delivered = await finishAnswer(deps, msg, card, withNotices(prepared.text), false, lang, overflow);
+  const delivered = await finishAnswer(deps, msg, messages, card, withNotices(prepared.text), false, lang, overflow);
   deps.onAnswer?.({ delivered });
-  await sendFiles(deps, msg, prepared, lang);
+  await sendFiles(deps, msg, messages, prepared, lang);
   answered(deps, msg, plan, card);
 }
 
@@ -270,10 +271,10 @@ function answered(deps: PipelineDeps, msg: InboundMessage, plan: AnswerPlan, car
 }
 
 /** Files the answer names go out after the card, each as its own message; none once the account is stopping. */
-async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: PreparedAnswer, lang: Lang): Promise<void> {
+async function sendFiles(deps: PipelineDeps, msg: InboundMessage, messages: AnswerMessages, prepared: PreparedAnswer, lang: Lang): Promise<void> {
   if (prepared.files.length === 0 || deps.signal.aborted) return;
   const failed = await sendAnswerFiles(deps.client, targetOf(msg), prepared.files, deps.log);
-  for (const f of failed) await deliver(deps, msg, text(f.budgetSpent ? 'mediaFileBudgetSpent' : 'mediaFileSendFailed', lang, { name: f.fileName }));
+  for (const f of failed) await messages.send(text(f.budgetSpent ? 'mediaFileBudgetSpent' : 'mediaFileSendFailed', lang, { name: f.fileName }));
 }
 
 /**
@@ -282,26 +283,49 @@ async function sendFiles(deps: PipelineDeps, msg: InboundMessage, prepared: Prep
  * True when the user got the text (card or message). A card finished early with the first part of a long answer
  * (`overflow`) stays FINISHED: only what the user has not got follows, the failure note under it.
  */
-async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang, overflow?: CardOverflow): Promise<boolean> {
+async function finishAnswer(deps: PipelineDeps, msg: InboundMessage, messages: AnswerMessages, card: AiCard | undefined, finalText: string, isError: boolean, lang: Lang, overflow?: CardOverflow): Promise<boolean> {
   const continued = await overflow?.end(finalText);
-  if (continued) return continued.rest === undefined || (await deliver(deps, msg, continued.rest));
+  if (continued) return continued.rest === undefined || (await messages.send(continued.rest));
   const parts = cardParts(finalText, lang);
   if (card && (isError ? await card.fail(parts.card) : await card.finish(parts.card))) {
     // Longer than a card holds: the rest follows, in order, as markdown messages.
-    if (parts.rest) await deliver(deps, msg, parts.rest);
+    if (parts.rest) await messages.send(parts.rest);
     return true;
   }
   deps.log.info(`message ${msg.msgId}: card unavailable (${card ? (card.failure ?? 'unknown') : 'monthly API quota exhausted'}); answering with markdown`);
-  const delivered = await deliver(deps, msg, finalText);
+  const delivered = await messages.send(finalText);
   await card?.redirect(text(delivered ? 'answerSentAsMessage' : 'answerKept', lang));
   noteQuota(deps, card);
   return delivered;
 }
 
+/**
+ * The messages of one answer, in order. In a group the asker is @-mentioned in the first one only: one answer, one
+ * ping (src/deliver.ts). `send` keeps what no route takes for the conversation's next message; `offer` (an early part
+ * of a long answer, src/overflow.ts) keeps nothing: false when no route took it, and the end sends it again in order.
+ */
+interface AnswerMessages {
+  send(body: string): Promise<boolean>;
+  offer(body: string): Promise<boolean>;
+}
+
+function answerMessages(deps: PipelineDeps, msg: InboundMessage): AnswerMessages {
+  let mention = true;
+  const sent = () => ((mention = false), true);
+  return {
+    send: async (body) => (await deliver(deps, msg, body, mention)) && sent(),
+    offer: (body) =>
+      deliverMarkdown(deps.client, msg, body, deps.log, { mention }).then(sent, (err) => {
+        deps.log.warn(`message ${msg.msgId}: a part of the long answer was not sent (${errorMessage(err)}); it goes out again at the end`);
+        return false;
+      }),
+  };
+}
+
 /** Send a message; what no route can take is kept for the conversation's next message. True when all was sent. */
-async function deliver(deps: PipelineDeps, msg: InboundMessage, body: string): Promise<boolean> {
+async function deliver(deps: PipelineDeps, msg: InboundMessage, body: string, mention = true): Promise<boolean> {
   try {
-    await deliverMarkdown(deps.client, msg, body, deps.log);
+    await deliverMarkdown(deps.client, msg, body, deps.log, { mention });
     return true;
   } catch (err) {
     const rest = err instanceof UndeliveredError ? err.undelivered : body;

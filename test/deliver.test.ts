@@ -129,6 +129,35 @@ describe('the asker is @-mentioned in group answers', () => {
   });
 });
 
+describe('one answer, one ping: a group answer in several messages @-mentions the asker in the first only', () => {
+  async function groupSetup() {
+    const { client, fake } = await setup();
+    const parsed = parseRobotMessage(JSON.stringify(fake.msg.text('写报告', { group: true, senderStaffId: 'u1', senderNick: '张三' })), 'frame2');
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return { client, msg: parsed.message, fake };
+  }
+  const longText = Array.from({ length: 30 }, (_, i) => `第${i}段：${'内容'.repeat(150)}`).join('\n\n');
+
+  test('sessionWebhook: the first chunk carries the at and the @userId, the others neither', async () => {
+    const { client, msg, fake } = await groupSetup();
+    await deliverMarkdown(client, msg, longText, log);
+    expect(fake.sent.length).toBeGreaterThanOrEqual(3);
+    expect(fake.sent.map((s) => s.body.at?.atUserIds ?? [])).toEqual([['u1'], ...fake.sent.slice(1).map(() => [])]);
+    expect(fake.sent.map((s) => (s.body.markdown.text as string).endsWith('@u1'))).toEqual([true, ...fake.sent.slice(1).map(() => false)]);
+  });
+
+  test('a later message of the same answer (mention: false) mentions nobody, on the robot API route too', async () => {
+    const { client, msg, fake } = await groupSetup();
+    await deliverMarkdown(client, msg, '续：第二部分', log, { mention: false });
+    fake.faults.sessionExpired();
+    await deliverMarkdown(client, msg, '续：第三部分', log, { mention: false });
+    expect(fake.sent.map((s) => [s.channel, s.body.at?.atUserIds ?? [], s.body.markdown?.text ?? s.body.text])).toEqual([
+      ['sessionWebhook', [], '续：第二部分'],
+      ['group', [], '续：第三部分'],
+    ]);
+  });
+});
+
 describe('splitting long markdown', () => {
   const fences = (chunk: string) => chunk.split('\n').filter((l) => /^\s*```/.test(l)).length;
 

@@ -156,25 +156,56 @@ describe('a long answer continues in messages while it streams', () => {
     expect(await overflow.end(answer)).toBeUndefined();
   });
 
-  test('a part no route took stops the early sends (nothing may overtake it); the end gives what follows it', async () => {
+  test('a part no route took stops the early sends and is not delivered text: the end gives it and all after it, in order', async () => {
     const { overflow, finished, sent } = setup({ sends: (_part, i) => i !== 0 });
     const answer = paragraphs(14_000).join('\n\n');
     await stream(overflow, answer);
+    // Nothing went out after the failed part.
     expect(sent).toHaveLength(1);
     const end = await overflow.end(answer);
-    // The failed part was kept for the conversation's next message by the pipeline: the rest starts after it.
-    expect(read(finished[0]!, [...sent, end!.rest!])).toEqual(answer.split('\n\n'));
+    // The user reads the card, then the end's messages: the answer from its start, the failed part first.
+    expect(end!.rest!.startsWith(sent[0]!)).toBe(true);
+    expect(read(finished[0]!, [end!.rest!])).toEqual(answer.split('\n\n'));
   });
 
-  test('a final text that no longer starts with what was sent: the whole continuation again (a repeat, never a loss), with a warning', async () => {
-    const { overflow, sent, warnings } = setup();
+  test('a final text that no longer starts with what was sent: the messages go on from the last paragraph both share (a repeat, never a loss), with a warning', async () => {
+    const { overflow, finished, sent, warnings } = setup();
     const answer = paragraphs(9_000).join('\n\n');
     await stream(overflow, answer);
-    expect(sent.length).toBeGreaterThanOrEqual(1);
+    // P12 already went out in the first message.
+    expect(sent[0]).toContain('P12：');
     const final = answer.replace('P12：', 'P12（改）：');
     const end = await overflow.end(final);
-    expect(end!.rest).toBe(cardParts(final, 'zh').rest);
+    expect(end!.rest).toBe(final.slice(final.indexOf('P12（改）：')));
+    // Every paragraph of the final answer reached the user, the changed one after the old.
+    const seen = read(finished[0]!, [...sent, end!.rest!]);
+    expect(final.split('\n\n').filter((p) => !seen.includes(p))).toEqual([]);
     expect(warnings.some((w) => w.includes('differs from the part already sent'))).toBe(true);
+  });
+
+  test('a final text that shares no paragraph with what was sent (a streamed preamble the final dropped): the whole final answer follows as messages', async () => {
+    const { overflow, finished, sent } = setup();
+    const preamble = `说明：${'这是一段之后被替换掉的开场白。'.repeat(60)}`;
+    const body = paragraphs(3_500).join('\n\n');
+    await stream(overflow, `${preamble}\n\n${body}`);
+    expect(finished).toHaveLength(1);
+    const end = await overflow.end(body);
+    expect(end!.rest).toBe(body);
+    expect(sent.join('').includes('P0：')).toBe(false);
+  });
+
+  test('resuming inside a code block reopens it, so the message renders on its own', async () => {
+    const { overflow, finished, sent } = setup();
+    const lines = Array.from({ length: 200 }, (_, k) => `print("第${k}行示例代码，演示如何处理长回答")`);
+    const code = `${lines.slice(0, 3).join('\n')}\n\n${lines.slice(3).join('\n')}`;
+    const answer = `${paragraphs(2_000).join('\n\n')}\n\n\`\`\`python\n${code}\n\`\`\``;
+    await stream(overflow, answer);
+    expect(finished).toHaveLength(1);
+    // Line 5 of the code already went out; the final changes it.
+    expect([finished[0]!, ...sent].join('\n')).toContain(lines[5]);
+    const final = answer.replace('第5行', '第五行');
+    const end = await overflow.end(final);
+    expect(end!.rest).toBe(`\`\`\`python\n${final.slice(final.indexOf(lines[3]!))}`);
   });
 
   test('an answer the card holds: nothing is finished or sent early', async () => {

@@ -355,6 +355,41 @@ describe('long answers: the card holds the first part, the rest follows in order
     expect([card.params.msgContent!.slice(0, -note.length), ...messages.map((m) => m.text)].flatMap(bodyLines)).toEqual(bodyLines(answer));
   }, 60_000);
 
+  test('an early part no route could take is not overtaken: at the end it goes out with all that follows, in order; nothing is kept for later', async () => {
+    h = await startHarness({ cardIntervalMs: 50 });
+    const answer = longAnswer(14_000, 'zh');
+    // The first early part fails on both routes (the sessionWebhook, then the robot API); later sends work again.
+    h.fake.faults.add({ match: { path: '/robot/sendBySession', times: 1 }, action: { status: 200, body: { errcode: 400013, errmsg: 'busy' } } });
+    h.fake.faults.add({ match: { path: '/v1.0/robot/oToMessages/batchSend', times: 1 }, action: { status: 403, body: { code: 'Forbidden.AccessDenied', message: 'no' } } });
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 200), delayMs: 20, pace: 'between' });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('写一份详细的报告', { senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    const messages = () => h!.fake.sent.filter((s) => s.msgtype === 'markdown' || s.msgtype === 'sampleMarkdown').map((s) => (s.body.markdown?.text ?? s.body.text) as string);
+    await h.fake.waitFor(() => messages().some((m) => m.endsWith('END-OF-ANSWER')), { timeoutMs: 30_000 });
+    const card = h.fake.cardList()[0]!;
+    const note = '（回答较长，其余部分在下方消息中继续）';
+    expect(card.flowStatusHistory).toEqual(['2', '3']);
+    // The user reads the whole answer once, in order, now (not part of it on their next message).
+    expect([card.params.msgContent!.slice(0, -note.length), ...messages()].flatMap(bodyLines)).toEqual(bodyLines(answer));
+    await h.send(h.fake.msg.text('谢谢', { senderStaffId: 'u1' }));
+    // Nothing was kept: the next message brings no earlier answer.
+    expect(messages().some((m) => m.includes('之前有一条回答没能送达'))).toBe(false);
+  }, 60_000);
+
+  test('in a group, a long answer @-mentions the asker in its first message only', async () => {
+    h = await startHarness({ cardIntervalMs: 50 });
+    const answer = longAnswer(20_000, 'zh');
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 400), delayMs: 10, pace: 'between' });
+    const { messageId } = h.fake.pushRobotMessage(h.fake.msg.text('写一份详细的报告', { group: true, senderStaffId: 'u1' }));
+    await h.fake.waitForAck(messageId);
+    const messages = () => h!.fake.sent.filter((s) => s.msgtype === 'markdown');
+    await h.fake.waitFor(() => messages().some((m) => (m.body.markdown.text as string).includes('END-OF-ANSWER')), { timeoutMs: 30_000 });
+    const ms = messages();
+    expect(ms.length).toBeGreaterThanOrEqual(4);
+    expect(ms.map((m) => m.body.at?.atUserIds ?? [])).toEqual([['u1'], ...ms.slice(1).map(() => [])]);
+    for (const m of ms) expect((m.body.markdown.text as string).length).toBeLessThanOrEqual(3_500 + '\n\n@u1'.length);
+  }, 60_000);
+
   test('the answer breaks off after its card was finished early: the card stays FINISHED with its part; the rest and one failure note follow, nothing twice', async () => {
     h = await startHarness({ cardIntervalMs: 50 });
     const answer = longAnswer(12_000, 'zh').replace(/\n\nEND-OF-ANSWER$/, '');
