@@ -4,7 +4,7 @@
 
 import type { DingTalkAccountConfig, HostSupport } from './config.ts';
 import { flag, oneOf, stringList } from './config-values.ts';
-import { normalizeSenderEntry, type AccessPolicy, type GroupOverride } from './policy.ts';
+import { normalizeSenderEntry, pastedId, type AccessPolicy, type GroupOverride } from './policy.ts';
 
 /**
  * The access policy. Defaults are OpenClaw's own channels' (docs/channels/*.md): DMs by pairing, groups by allowlist,
@@ -36,7 +36,8 @@ export function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => 
       const unknown = Object.keys(o).filter((k) => !['enabled', 'allowFrom', 'requireMention', 'systemPrompt'].includes(k));
       for (const k of unknown) problems.push(`${gk}.${k} is not a known setting (misspelt?); use enabled, allowFrom, requireMention or systemPrompt`);
       if (o.systemPrompt !== undefined && typeof o.systemPrompt !== 'string') problems.push(`${gk}.systemPrompt must be a string (in quotes), got ${JSON.stringify(o.systemPrompt)}`);
-      groups[cid] = {
+      // Read as pasted ids are (pastedId): a zero-width space copied along would never match the group.
+      groups[pastedId(cid).trim()] = {
         ...(o.enabled !== undefined ? { enabled: flag(o.enabled, false, `${gk}.enabled`, problems) } : {}),
         ...(o.allowFrom !== undefined ? { allowFrom: senderList(o.allowFrom, `${gk}.allowFrom`, problems) } : {}),
         ...(o.requireMention !== undefined ? { requireMention: flag(o.requireMention, true, `${gk}.requireMention`, problems) } : {}),
@@ -48,7 +49,7 @@ export function accessPolicy(merged: DingTalkAccountConfig, key: (k: string) => 
     dmPolicy,
     allowFrom,
     groupPolicy: oneOf(merged.groupPolicy, ['allowlist', 'open', 'disabled'] as const, 'allowlist', key('groupPolicy'), problems),
-    groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)'),
+    groupAllowFrom: stringList(merged.groupAllowFrom, key('groupAllowFrom'), problems, 'openConversationIds (cid…)').map((cid) => pastedId(cid).trim()),
     groups,
     requireMention: flag(merged.requireMention, true, key('requireMention'), problems),
   };

@@ -248,6 +248,13 @@ describe('access policy resolution', () => {
     expect(a.stopWords).toEqual(['停止', '/stop', 'stop', '取消']);
   });
 
+  test('ids pasted with a zero-width space or typed with full-width characters still name their user or group', () => {
+    const cid = 'cid8tfOR+7uip234mJoPjImGsuJt4fHDZ7qaZmlW1GdaOk=';
+    const a = resolveAccount(withAccess({ dmPolicy: 'allowlist', allowFrom: ['user\uff1a0300085512\u200b'], groupAllowFrom: [`\u200b${cid}`], groups: { [`${cid}\ufeff`]: { requireMention: false } } }), 'default', {});
+    expect(a.problems).toEqual([]);
+    expect(a.access).toMatchObject({ allowFrom: ['0300085512'], groupAllowFrom: [cid], groups: { [cid]: { requireMention: false } } });
+  });
+
   test('stop words are normalised as messages are ("Stop!" matches "stop"); a word of punctuation only is refused naming the key', () => {
     const a = resolveAccount(withAccess({ stopWords: ['Stop!', ' 暂停。 ', '/Halt'] }), 'default', {});
     expect(a.problems).toEqual([]);
