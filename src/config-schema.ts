@@ -110,7 +110,7 @@ export const UI_HINTS: Record<string, UiHint> = {
   streamGatewayUrl: { label: 'Stream gateway URL', help: '默认 ${apiBaseUrl}/v1.0/gateway/connections/open', advanced: true },
   stateDir: { label: '状态目录 State folder', help: '会话状态保存位置，默认在网关状态目录下。Where session state is kept.', advanced: true },
   debug: { label: '调试日志 Debug logs', help: '默认关闭。Default off.', advanced: true },
-  dmPolicy: { label: '单聊权限 DM policy', help: 'pairing（默认）：陌生人收到配对码，管理员批准后可用；allowlist：仅 allowFrom 中的人；open：所有人（需同时设置 allowFrom: ["*"]；经网关引擎时每个人都拥有网关所有者的全部权限）；disabled：不回答单聊。Who may DM the robot.' },
+  dmPolicy: { label: '单聊权限 DM policy', help: 'pairing（主机支持配对时的默认）：陌生人收到配对码，管理员批准后可用；allowlist（主机不支持配对时的默认）：仅 allowFrom 中的人；open：所有人（需同时设置 allowFrom: ["*"]；经网关引擎时每个人都拥有网关所有者的全部权限）；disabled：不回答单聊。Who may DM the robot; default pairing where the host offers it to channel plugins, else allowlist.' },
   allowFrom: { label: '单聊白名单 DM allowlist', help: '钉钉 userId（staffId）或 senderId，可写 user:<id> / dingtalk:<id>；"*" 表示所有人。DingTalk user ids allowed to DM the robot.' },
   groupPolicy: { label: '群聊权限 Group policy', help: 'allowlist（默认）：仅 groupAllowFrom 或 groups 中列出的群；open：所有群；disabled：不回答群聊。Which groups the robot answers in.' },
   groupAllowFrom: { label: '群白名单 Group allowlist', help: '群的 openConversationId（cid…），"*" 表示所有群。openConversationIds of allowed groups.' },
