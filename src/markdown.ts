@@ -14,8 +14,11 @@
  *   before table for DingTalk markdown rendering"; OCC ensureTableBlankLines) or when rows lack cells/pipes.
  * - HTML is not rendered in markdown messages (not in the subset) and is stripped by CowAgent for cards.
  *
- * So: HTML comments and <script>/<style> elements are dropped with their content (they would show as text, or
- * carry notes never meant for the user); tables stay tables, rebuilt with a blank line around them, pipes at both ends and every row the width of
+ * So: what is certainly hidden HTML is dropped with its content (it would show as text, or carry notes never
+ * meant for the user): a closed <script>/<style> element (real tag syntax, outside code), and an HTML comment that
+ * starts a line and closes (CommonMark's HTML block, type 2). Anything else is the user's text and is never dropped:
+ * `<style>` or `<!--` named in prose, an unclosed opener, a comment inside a sentence are shown as written. While
+ * an answer streams (`streaming`), an unclosed opener holds back the rest until it closes or the answer ends; tables stay tables, rebuilt with a blank line around them, pipes at both ends and every row the width of
  * the header; HTML becomes markdown (<br>, <b>, <i>, <code>, <a>) or its text; task-list boxes become ☐/☑;
  * nested list items are indented 4 spaces per level (2-space nesting under `1.` is not nesting in CommonMark
  * and renders flat); an unclosed code fence is closed so a streamed answer never swallows the rest.
@@ -24,7 +27,11 @@
 // Any indentation: fences inside list items are indented.
 const FENCE = /^\s*(`{3,}|~{3,})/;
 
-export function normalizeMarkdown(text: string): string {
+/**
+ * `text` made renderable on DingTalk. `streaming`: `text` is an answer so far (more will follow), so hidden HTML
+ * that has opened but not yet closed is held back (it is shown as written if the answer ends without closing it).
+ */
+export function normalizeMarkdown(text: string, { streaming = false }: { streaming?: boolean } = {}): string {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   const out: string[] = [];
   let fence: string | undefined;
@@ -37,15 +44,24 @@ export function normalizeMarkdown(text: string): string {
       if (f && f[1]![0] === fence[0] && f[1]!.length >= fence.length && line.trim() === f[1]) fence = undefined;
       continue;
     }
-    // A comment or <script>/<style> element open on this line swallows lines up to its end (or the text's end).
+    // Hidden HTML opened on this line runs to its close, however many lines on; unclosed, it is text (held back
+    // while streaming: its close may still come).
     const hidden = dropHidden(line);
     if (hidden !== line) {
       let j = i;
       let joined = hidden;
       while (joined === undefined && ++j < lines.length) joined = dropHidden(lines.slice(i, j + 1).join('\n'));
-      lines.splice(i, j - i + 1, ...(joined ?? dropHidden(lines.slice(i).join('\n'), true)!).split('\n'));
-      i--;
-      continue;
+      if (joined !== undefined) {
+        lines.splice(i, j - i + 1, ...joined.split('\n'));
+        i--;
+        continue;
+      }
+      if (streaming) {
+        const before = beforeHidden(line);
+        lines.splice(i, lines.length - i, ...(before.trim() ? [before] : []));
+        i--;
+        continue;
+      }
     }
     if (f) {
       fence = f[1]!;
@@ -145,26 +161,46 @@ function renderTable(rows: string[], separator: string): string[] {
 
 // ---- HTML ----
 
-const HIDDEN = /<!--[\s\S]*?-->|<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi;
-const HIDDEN_OPEN = /<!--|<(?:script|style)\b/i;
+/** CommonMark's attributes (name, optional value double/single/unquoted) and the end of an open tag. */
+const ATTRS = String.raw`(?:\s+[a-zA-Z_:][\w.:-]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>\x60]+))?)*\s*\/?`;
+const ELEMENT_OPEN = String.raw`<(script|style)${ATTRS}>`;
+/** A closed <script>/<style> element (lazy: to its first close tag). */
+const ELEMENT = new RegExp(String.raw`${ELEMENT_OPEN}[\s\S]*?<\/\1\s*>`, 'gi');
+const ELEMENT_OPENER = new RegExp(ELEMENT_OPEN, 'i');
+/** An HTML comment starting a line (CommonMark HTML block type 2, up to 3 spaces in), to its first `-->`. */
+const BLOCK_COMMENT_OPEN = /^ {0,3}<!--/;
+const BLOCK_COMMENT = /^ {0,3}<!--[\s\S]*?-->/;
 
 /**
- * The text without comments and script/style elements (inline code untouched); undefined when one opens and does
- * not close, unless `toEnd`: then it runs to the end of the text, as in HTML.
+ * `s` (one or more lines, the first starting a line) without the hidden HTML in it: a comment starting it and
+ * closed <script>/<style> elements outside inline code. undefined when such a comment or element opens and does not
+ * close within `s` (a later line may close it). A comment inside a sentence is prose: kept.
  */
-function dropHidden(s: string, toEnd = false): string | undefined {
-  if (!HIDDEN_OPEN.test(s)) return s;
+function dropHidden(s: string): string | undefined {
+  if (BLOCK_COMMENT_OPEN.test(s)) {
+    const comment = BLOCK_COMMENT.exec(s);
+    if (!comment) return undefined;
+    // What follows the comment on its last line stays.
+    return dropHidden(s.slice(comment[0].length));
+  }
+  if (!ELEMENT_OPENER.test(s)) return s;
   const parts = s.split(/(`+[^`\n]*`+)/);
   for (let k = 0; k < parts.length; k += 2) {
-    const part = parts[k]!.replace(HIDDEN, '');
-    const open = HIDDEN_OPEN.exec(part);
-    if (!open) {
-      parts[k] = part;
-      continue;
-    }
-    if (!toEnd) return undefined;
-    parts[k] = part.slice(0, open.index);
-    return parts.slice(0, k + 1).join('');
+    parts[k] = parts[k]!.replace(ELEMENT, '');
+    if (ELEMENT_OPENER.test(parts[k]!)) return undefined;
+  }
+  return parts.join('');
+}
+
+/** A line's text before the hidden HTML that opens in it and does not close there (what a stream shows so far). */
+function beforeHidden(line: string): string {
+  if (BLOCK_COMMENT_OPEN.test(line)) return '';
+  const parts = line.split(/(`+[^`\n]*`+)/);
+  for (let k = 0; k < parts.length; k += 2) {
+    const part = parts[k]!.replace(ELEMENT, '');
+    const open = ELEMENT_OPENER.exec(part);
+    if (open) return [...parts.slice(0, k), part.slice(0, open.index)].join('');
+    parts[k] = part;
   }
   return parts.join('');
 }
@@ -178,6 +214,12 @@ function html(line: string): string {
     .join('');
 }
 
+/** Tags whose text is kept: real tag syntax only, so `a <p 且 q> b` in prose is not a tag. */
+const STRIPPED_TAG = new RegExp(
+  String.raw`<(?:(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)${ATTRS}|\/(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)\s*)>`,
+  'gi',
+);
+
 function htmlToMarkdown(s: string, inTable: boolean): string {
   return s
     .replace(/<br\s*\/?>/gi, inTable ? ' / ' : '  \n')
@@ -185,11 +227,11 @@ function htmlToMarkdown(s: string, inTable: boolean): string {
     .replace(/<(i|em)>([\s\S]*?)<\/\1>/gi, '*$2*')
     .replace(/<code>([\s\S]*?)<\/code>/gi, '`$1`')
     .replace(/<a\s[^>]*href="([^"]+)"[^>]*>([\s\S]*?)<\/a>/gi, '[$2]($1)')
-    .replace(/<img\s[^>]*>/gi, (tag) => {
+    .replace(new RegExp(String.raw`<img${ATTRS}>`, 'gi'), (tag) => {
       const src = attr(tag, 'src');
       return src ? `![${attr(tag, 'alt') ?? ''}](${src})` : attr(tag, 'alt') ?? '';
     })
-    .replace(/<\/?(?:p|div|span|font|u|sup|sub|small|big|center|details|summary|mark|ins|del|s|strike|h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|section|article|header|footer|a)\b[^>]*>/gi, '');
+    .replace(STRIPPED_TAG, '');
 }
 
 /**

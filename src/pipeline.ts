@@ -222,7 +222,7 @@ async function answerPlanned(
     });
     for await (const chunk of chunks) {
       answerText = typeof chunk === 'string' ? answerText + chunk : chunk.snapshot;
-      const md = normalizeMarkdown(answerText);
+      const md = normalizeMarkdown(answerText, { streaming: true });
       card?.update(cardParts(shown(md), lang).card);
       overflow?.offer(withNotices(md));
     }

@@ -32,15 +32,36 @@ const CASES: Array<[string, string, string]> = [
   ['<img> becomes a markdown image keeping its alt text, whatever the attribute order or quotes',
     '图：<img alt="趋势" src="/srv/w/a.png"> <img src=\'https://e.cn/b.png\' alt=b /> <img alt="无图">',
     '图：![趋势](/srv/w/a.png) ![b](https://e.cn/b.png) 无图'],
-  ['<script> and <style> elements and HTML comments are dropped with their content',
-    '答案<script>alert(1)</script><style>p{color:red}</style><!-- token: gw-token -->完',
+  ['closed <script> and <style> elements are dropped with their content',
+    '答案<script>alert(1)</script><style type="text/css">p{color:red}</style>完',
     '答案完'],
+  ['an HTML comment starting a line is dropped; the text after it on its last line stays',
+    '<!-- 内部备注 --> 正文\n<!-- a -->',
+    ' 正文\n'],
+  ['<!-- and --> named inside one sentence are prose: the words between them stay (attack 4)',
+    'HTML 注释以 <!-- 开头，以 --> 结尾。',
+    'HTML 注释以 <!-- 开头，以 --> 结尾。'],
+  ['<style> and <script> named in prose, never closed, hide nothing (attack 4)',
+    '把 CSS 放进 <style> 标签，把脚本放进 <script> 标签。\n\n第二段：样式写在页面头部。\n\n第三段：脚本放在页面底部。',
+    '把 CSS 放进 <style> 标签，把脚本放进 <script> 标签。\n\n第二段：样式写在页面头部。\n\n第三段：脚本放在页面底部。'],
+  ['an unclosed comment at the end of an answer is shown as written (attack 4)',
+    '写 <!-- 即可开始注释。\n\n<!-- 也可以放在行首\n\n第三段。',
+    '写 <!-- 即可开始注释。\n\n<!-- 也可以放在行首\n\n第三段。'],
+  ['"<script" not followed by a real tag end is prose',
+    '<script 标签不能自闭合，</script> 必须写出',
+    '<script 标签不能自闭合，</script> 必须写出'],
+  ['a "<" comparison that looks like a tag name but is not tag syntax stays',
+    '若 a <p 且 q> b，则 x <s 时 y> 0；<think> 未闭合<details>也一样',
+    '若 a <p 且 q> b，则 x <s 时 y> 0；<think> 未闭合也一样'],
+  ['lone emphasis marks, brackets and dollars pass unchanged',
+    '单个 * 号、snake_case_name、[未闭合 与 $5 和 $x 都照写\n* 列表项 [a\n_半个强调',
+    '单个 * 号、snake_case_name、[未闭合 与 $5 和 $x 都照写\n* 列表项 [a\n_半个强调'],
+  ['an unclosed code fence keeps HTML-looking lines inside it as code',
+    '示例：\n```html\n<!-- 注释\n<style>\np{}',
+    '示例：\n```html\n<!-- 注释\n<style>\np{}\n```'],
   ['a comment or script spanning lines is dropped whole; the lines around it stay',
     '前\n<!-- 内部备注\n路径 /srv/x -->\n后\n<script>\nx()\n</script>\n尾',
     '前\n\n后\n\n尾'],
-  ['an unclosed comment (a streamed answer so far) hides the rest, as HTML does',
-    '答案<!-- gw-token\n更多',
-    '答案'],
   ['a comment opener inside inline code is code: untouched',
     '用 `<!--` 开始注释，`<script>` 也一样',
     '用 `<!--` 开始注释，`<script>` 也一样'],
@@ -80,6 +101,21 @@ describe('markdown sent to DingTalk', () => {
   });
 });
 
+describe('an answer still streaming', () => {
+  const streaming = (t: string) => normalizeMarkdown(t, { streaming: true });
+
+  test('hidden HTML opened but not yet closed holds back the rest until it closes', () => {
+    expect(streaming('前\n<!-- 内部备注\n路径')).toBe('前');
+    expect(streaming('答案<script>var a = 1;\nvar b')).toBe('答案');
+    expect(streaming('答案<script>var a = 1;\nvar b</script>完')).toBe('答案完');
+  });
+
+  test('prose naming tags is shown while streaming too when nothing hides it', () => {
+    expect(streaming('HTML 注释以 <!-- 开头，以 --> 结尾。')).toBe('HTML 注释以 <!-- 开头，以 --> 结尾。');
+    expect(streaming('`<style>` 与 `<!--` 都是代码')).toBe('`<style>` 与 `<!--` 都是代码');
+  });
+});
+
 describe('every answer passes the normaliser', () => {
   let h: Harness | undefined;
   afterEach(async () => {
@@ -94,6 +130,14 @@ describe('every answer passes the normaliser', () => {
     h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(answer, 5) });
     await h.send(h.fake.msg.text('对比一下', { senderStaffId: 'u1' }));
     expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(sent);
+  });
+
+  test('prose naming <style> and <script>, streamed in pieces, ends with every paragraph in the card (attack 4)', async () => {
+    h = await startHarness();
+    const prose = '把 CSS 放进 <style> 标签，把脚本放进 <script> 标签。\n\n第二段：样式写在页面头部。\n\n第三段：脚本放在页面底部。';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(prose, 7) });
+    await h.send(h.fake.msg.text('style 标签怎么用', { senderStaffId: 'u1' }));
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(prose);
   });
 
   test('in a markdown message when there is no card', async () => {
