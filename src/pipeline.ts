@@ -201,8 +201,9 @@ async function answerPlanned(
   // become markdown ones), then, while streaming, local media hidden (no host path, no MEDIA: line) …
   const shown = (md: string) => (account.enableMediaUpload ? maskLocalMedia(md, pendingImage, pendingFile) : md);
   // … and at the end, complete or cut short, local media checked, uploaded and rewritten (src/media/outbound.ts).
-  const withMedia = async (t: string): Promise<PreparedAnswer> => {
-    const md = normalizeMarkdown(dropCutReference(t));
+  // Only an answer cut short can end inside a reference; a complete one ending in `[a](b` is the agent's text.
+  const withMedia = async (t: string, cutShort = true): Promise<PreparedAnswer> => {
+    const md = normalizeMarkdown(cutShort ? dropCutReference(t) : t);
     return account.enableMediaUpload ? prepareAnswerMedia(md, { client, policy: deps.media.policy, log, lang }) : { text: md, files: [] };
   };
 
@@ -256,7 +257,7 @@ async function answerPlanned(
     running.end();
   }
 
-  const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang));
+  const prepared = await withMedia(answerText.trim() ? answerText : text('emptyAnswer', lang), false);
   const delivered = await finishAnswer(deps, msg, messages, card, withNotices(prepared.text), false, lang, overflow);
   deps.onAnswer?.({ delivered });
   await sendFiles(deps, msg, messages, prepared, lang);

@@ -140,6 +140,14 @@ describe('every answer passes the normaliser', () => {
     expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(prose);
   });
 
+  test('a complete answer ending in an unbalanced "[a](b" keeps it as written (only an answer cut short loses a cut reference)', async () => {
+    h = await startHarness();
+    const written = '参数写法：[名称](可选，默认为空';
+    h.gw.respond = () => ({ kind: 'stream', deltas: chunkText(written, 4) });
+    await h.send(h.fake.msg.text('参数怎么写', { senderStaffId: 'u1' }));
+    expect(h.fake.cardList()[0]!.streams.msgContent!.content).toBe(written);
+  });
+
   test('in a markdown message when there is no card', async () => {
     h = await startHarness();
     h.fake.faults.revokeScope('Card.Instance.Write');
