@@ -52,7 +52,9 @@ export function normalizeMarkdown(text: string, { streaming = false }: { streami
       let joined = hidden;
       while (joined === undefined && ++j < lines.length) joined = dropHidden(lines.slice(i, j + 1).join('\n'));
       if (joined !== undefined) {
-        lines.splice(i, j - i + 1, ...joined.split('\n'));
+        // Nothing left: a blank line keeps the paragraphs around it apart, unless one is there already.
+        const gone = joined.trim() === '' && (i === 0 || lines[i - 1]!.trim() === '' || j + 1 >= lines.length || lines[j + 1]!.trim() === '');
+        lines.splice(i, j - i + 1, ...(gone ? [] : joined.split('\n')));
         i--;
         continue;
       }

@@ -193,12 +193,12 @@ describe('an answer cut short still gets its media step', () => {
     expect(final).not.toContain(dir);
   });
 
-  test('an HTML <img> of a local file is uploaded like a markdown image, keeping its alt text; script and comments are dropped', async () => {
+  test('an HTML <img> of a local file is uploaded like a markdown image, keeping its alt text; a closed script and a comment line are dropped', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dt-html-'));
     const img = join(dir, 'chart.png');
     await writeFile(img, PNG);
     h = await startHarness();
-    h.gw.respond = () => ({ kind: 'stream', deltas: [`图表：<img alt="趋势" src="${img}">`, '<script>x()</script><!-- note -->'] });
+    h.gw.respond = () => ({ kind: 'stream', deltas: [`图表：<img alt="趋势" src="${img}">`, '<script>x()</script>\n<!-- note -->'] });
     await h.send(h.fake.msg.text('画图', { senderStaffId: 'u1' }));
     const [image] = [...h.fake.media.values()];
     expect(image).toMatchObject({ type: 'image', filename: 'chart.png' });
