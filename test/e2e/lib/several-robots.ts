@@ -3,7 +3,10 @@
  * its own model; `channels status --json` lists both; a config change under one account restarts only that one.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import JSON5 from 'json5';
+import { localDay } from '../../../src/activity.ts';
+import { readFileStoreNamespace } from '../../../src/store.ts';
 import { expect } from 'vitest';
 import type { SuiteContext } from './suite.ts';
 
@@ -33,6 +36,12 @@ export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
     expect(migrated.clientId).toBe('dingAPPKEY');
     expect(Object.keys(migrated.accounts)).toEqual(['sales']);
 
+    // answersToday is counted in each account's state folder (src/activity.ts): the default robot's earlier answers
+    // today (the DM steps before this one) survive the gateway restart; the new `sales` account starts at 0.
+    const answeredBefore = async (accountId: string) =>
+      Number((await readFileStoreNamespace(join(ctx.host.stateDir, 'dingtalk-ai', accountId), 'answers')).get(`${accountId}:${localDay(Date.now())}`) ?? 0);
+    const before = { default: await answeredBefore('default'), sales: await answeredBefore('sales') };
+    expect(before.sales).toBe(0);
     const [qMain, qSales] = ['robots main question', 'robots sales question'];
     const main = await ctx.dm(qMain);
     const sales = await ctx.dm(ctx.fake.msg.text(qSales, { appKey: SECOND_APP.appKey, senderStaffId: 'e2e-sales-user', senderNick: 'Sales' }));
@@ -47,7 +56,7 @@ export function defineSeveralRobotsSteps(ctx: SuiteContext): void {
     const accounts = await ctx.channelAccounts();
     expect(accounts.map((a) => a.accountId).sort()).toEqual(['default', 'sales']);
     for (const a of accounts) {
-      expect(a, JSON.stringify(a)).toMatchObject({ configured: true, running: true, connected: true, engine: 'gateway', answersToday: 1, lastError: null });
+      expect(a, JSON.stringify(a)).toMatchObject({ configured: true, running: true, connected: true, engine: 'gateway', answersToday: before[a.accountId as 'default' | 'sales'] + 1, lastError: null });
       // What `sales` inherits from the top level survives the host's handling of the config (OpenClaw fills schema
       // defaults into accounts.<id>; the schema has none): the open policies, and the 4,000 default calls split in two.
       expect(a.accessPolicy).toBe('dm open, groups open');
