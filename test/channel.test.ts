@@ -429,13 +429,13 @@ describe('several robots in one gateway', () => {
   });
 
   test('answersToday survives a gateway restart: a new process on the same state folder shows the morning\'s answers before any new one', async () => {
-    fake = await startFakeDingTalk();
+    fake = await startFakeDingTalk({ apps: [{ appKey: 'dingDAY', appSecret: 'S-DAY' }] });
     gw = await startFakeGateway({ token: 'gw-token' });
     const dir = await mkdtemp(join(tmpdir(), 'dt-channel-'));
-    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, gatewayUrl: gw.url, gatewayToken: 'gw-token', dmPolicy: 'open', allowFrom: ['*'] } } };
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingDAY', clientSecret: 'S-DAY', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase, gatewayUrl: gw.url, gatewayToken: 'gw-token', dmPolicy: 'open', allowFrom: ['*'] } } };
     const morning = runAccount(register({ registrationMode: 'full', runtime: { state: { resolveStateDir: () => dir } } }), cfg, 'default');
     await fake.waitFor(() => morning.status.connected === true);
-    for (const q of ['one', 'two']) fake.pushRobotMessage(fake.msg.text(q));
+    for (const q of ['one', 'two']) fake.pushRobotMessage(fake.msg.text(q, { appKey: 'dingDAY' }));
     await fake.waitFor(() => morning.status.answersToday === 2, { timeoutMs: 5000 });
     await morning.stop();
     // The store's records of the account as a new process reads them (src/store.ts readFileStoreNamespace).
