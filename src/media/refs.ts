@@ -2,7 +2,7 @@
  * Local media references in an answer: markdown images and links, `MEDIA:` lines, `file://` and
  * `attachment://` URLs, and bare paths (`/…`, `~/…`, `C:\…`, in backticks or not).
  *
- * Code shows syntax and is never a directive: nothing inside a fenced code block is a reference, nor anything inside
+ * Code shows syntax and is never a directive: nothing inside a fenced or indented code block is a reference, nor anything inside
  * inline code except an inline code span that is exactly one path (`/srv/out/report.pdf`): that is how models name
  * the file they wrote, and it is read like the same path in prose (delivered when it exists and is allowed, else left
  * as written). OpenClaw's own `MEDIA:` parser skips code blocks the same way (dist/parse-output-*.mjs
@@ -31,7 +31,8 @@ const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelG
   // ![alt](path "title") and [label](path)
   { re: /!?\[([^\]\n]*)\]\(\s*(<[^>\n]+>|[^)\n]+?)\s*\)/g, explicit: true, pathGroup: 2, labelGroup: 1 },
   // MEDIA: path   (one per line; the path may contain spaces)
-  { re: /^[ \t]*MEDIA:[ \t]*(.+?)[ \t]*$/gim, explicit: true, pathGroup: 1, mediaLine: true },
+  // (at most 3 leading spaces: 4 or a tab make the line an indented code block or a list continuation, CommonMark §4.4)
+  { re: /^ {0,3}MEDIA:[ \t]*(.+?)[ \t]*$/gim, explicit: true, pathGroup: 1, mediaLine: true },
   // `path` in backticks
   { re: new RegExp(String.raw`\x60((?:file://|attachment://|~|[A-Za-z]:[\\/]|/)[^\x60\n]*?\.(?:${EXT}))\x60`, 'gi'), explicit: false, pathGroup: 1, codeSpan: true },
   // file:// and attachment:// URLs
@@ -43,7 +44,7 @@ const PATTERNS: Array<{ re: RegExp; explicit: boolean; pathGroup: number; labelG
 export function findMediaReferences(text: string, workspaceDir?: string): MediaReference[] {
   const found: MediaReference[] = [];
   const taken = (s: number, e: number) => found.some((r) => s < r.end && e > r.start);
-  const code = codeRegions(text);
+  const code = [...codeRegions(text), ...indentedCodeBlocks(text)];
   // In code only a whole inline code span holding one path counts (see the module's docstring).
   const inCode = (s: number, e: number, codeSpan: boolean) =>
     code.some((c) => s < c.end && e > c.start && !(codeSpan && !c.block && c.start === s && c.end === e));
@@ -58,6 +59,48 @@ export function findMediaReferences(text: string, workspaceDir?: string): MediaR
     }
   }
   return found.sort((a, b) => a.start - b.start);
+}
+
+const LIST_ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)/;
+const INDENTED = /^(?: {4}| {0,3}\t)/;
+
+/**
+ * CommonMark's indented code blocks (§4.4) in `text`, as `block` code regions: a run of lines indented 4+ columns
+ * (4 spaces or a tab) that starts the text or follows a blank line, outside a list (there the same indent continues the
+ * item, §5.2), up to the next non-blank line indented less. Lines inside fenced blocks may be included: they are code
+ * anyway. A line indented 4+ right after a paragraph line is that paragraph's continuation, not code.
+ */
+export function indentedCodeBlocks(text: string): Array<{ start: number; end: number; block: true }> {
+  const blocks: Array<{ start: number; end: number; block: true }> = [];
+  let block: { start: number; end: number; block: true } | undefined;
+  let afterBlank = true;
+  let inList = false;
+  let at = 0;
+  for (const line of text.split('\n')) {
+    const start = at;
+    const end = at + line.length;
+    at = end + 1;
+    const blank = line.trim() === '';
+    const indented = INDENTED.test(line);
+    if (block) {
+      if (blank) continue;
+      if (indented) {
+        block.end = end;
+        continue;
+      }
+      blocks.push(block);
+      block = undefined;
+      afterBlank = false;
+    }
+    if (!blank && indented && afterBlank && !inList) {
+      block = { start, end, block: true };
+      continue;
+    }
+    if (!blank && !indented) inList = LIST_ITEM.test(line) || (inList && !afterBlank);
+    afterBlank = blank;
+  }
+  if (block) blocks.push(block);
+  return blocks;
 }
 
 /** A markdown target or path-ish string → absolute path, or undefined when it is not local. */

@@ -50,6 +50,20 @@ describe('finding local media in an answer', () => {
     expect(dropCutReference('完整 [a](/x.pdf) 之后')).toBe('完整 [a](/x.pdf) 之后');
   });
 
+  test('an indented code block (4 spaces or a tab after a blank line) is code: its MEDIA: line and image are no references', () => {
+    expect(paths('To send a file, write a line like this:\n\n    MEDIA: /tmp/report.pdf\n\nand it is attached.')).toEqual([]);
+    expect(paths('Markdown for an image:\n\n    ![chart](/tmp/chart.png)\n\n\tMEDIA: /tmp/b.pdf\n\nDone.')).toEqual([]);
+    // At the start of the answer, too.
+    expect(paths('    MEDIA: /tmp/report.pdf')).toEqual([]);
+    // A MEDIA: line takes at most 3 leading spaces (4 make it code or a continuation); 0–3 still deliver.
+    const lines = findMediaReferences('done\n   MEDIA: /tmp/a.pdf\nnext\n    MEDIA: /tmp/b.pdf').filter((r) => r.mediaLine);
+    expect(lines.map((r) => r.path)).toEqual(['/tmp/a.pdf']);
+    // Indented under a list item it continues the item (CommonMark §5.2): an image there is a reference.
+    expect(paths('1. The chart:\n\n    ![chart](/tmp/chart.png)\n\n2. Next')).toEqual(['/tmp/chart.png']);
+    // After the list ends (a blank line, then an unindented paragraph), 4 spaces after a blank line are code again.
+    expect(paths('- a\n\nText.\n\n    ![chart](/tmp/chart.png)')).toEqual([]);
+  });
+
   test('code shows syntax: nothing in a fenced block or inside inline code is a reference, except a code span that is exactly one path', () => {
     const text = [
       '```',
