@@ -10,7 +10,7 @@ import { STREAMING_POLICIES, type StreamingPolicy } from './dingtalk/governor.ts
 import { type AccessPolicy, type DmPolicy, type GroupOverride, type GroupPolicy } from './policy.ts';
 import { accessPolicy } from './config-access.ts';
 import { accountIdProblem, accountKey, writtenAs } from './account-id.ts';
-import { flag, invisible, nonEmpty, oneOf, pick, positive, sameRobotId, shownValue, stopWords, stringList, url } from './config-values.ts';
+import { flag, invisible, nonEmpty, oneOf, pick, positive, robotId, sameRobotId, shownValue, stopWords, stringList, url } from './config-values.ts';
 
 export { CHANNEL_ID } from './config-schema.ts';
 export const DEFAULT_ACCOUNT_ID = 'default';
@@ -163,13 +163,14 @@ export function listAccountIds(cfg: HostConfig, env: Env = process.env): string[
 }
 
 /**
- * The channel's default account, the one a send or lookup without an account id uses: the first listed (`default` when
- * the top level names a robot, else the first of `accounts`). OpenClaw asks `config.defaultAccountId` itself when a
+ * The channel's default account, the one a send or lookup without an account id uses: the first enabled one listed
+ * (`default` when the top level names a robot, else the first of `accounts`; a retired robot kept with
+ * `enabled: false` is skipped), the first listed when none is enabled. OpenClaw asks `config.defaultAccountId` itself when a
  * send names no account (dist/send-*.mjs `resolveMessageOperationAccountRoute`); Clawdbot 2026.1.24-3 passes no
  * accountId at all (gateway/server-methods/send.js), so the outbound adapter asks here.
  */
 export function defaultAccountId(cfg: HostConfig, env: Env = process.env): string {
-  return listAccountIds(cfg, env)[0] ?? DEFAULT_ACCOUNT_ID;
+  return enabledAccounts(cfg, env)[0]?.accountId ?? listAccountIds(cfg, env)[0] ?? DEFAULT_ACCOUNT_ID;
 }
 
 /**
@@ -313,15 +314,16 @@ function earlierTwin(cfg: HostConfig, accountId: string, clientId: string, env: 
 }
 
 /**
- * The enabled apps (distinct clientIds) of this config, in listAccountIds order, each with the `monthlyCallBudget` its
+ * The enabled apps (distinct robots: clientIds compared as robotId) of this config, in listAccountIds order, each with the `monthlyCallBudget` its
  * first account writes and that key's name (for src/config-budget.ts: the default split and the warning).
  */
 export function configuredApps(cfg: HostConfig, env: Env = process.env): ConfiguredApp[] {
   const apps = new Map<string, ConfiguredApp>();
   for (const { accountId, own, merged, clientId } of enabledAccounts(cfg, env)) {
-    if (!clientId || apps.has(clientId)) continue;
+    // One robot, however its clientId is cased or padded (robotId): a pasted twin is refused, not a second app.
+    if (!clientId || apps.has(robotId(clientId))) continue;
     const key = own && 'monthlyCallBudget' in own ? `channels.${CHANNEL_ID}.accounts.${accountId}.monthlyCallBudget` : `channels.${CHANNEL_ID}.monthlyCallBudget`;
-    apps.set(clientId, { clientId, budget: merged.monthlyCallBudget, key });
+    apps.set(robotId(clientId), { clientId, budget: merged.monthlyCallBudget, key });
   }
   return [...apps.values()];
 }

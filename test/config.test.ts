@@ -50,6 +50,12 @@ describe('account resolution', () => {
     expect(resolveAccount(cfg, 'hr', {}).systemPrompt).toBe('be brief');
     // No top-level robot: the default account is the first listed, and errors name keys where they are set.
     expect(defaultAccountId(cfg, {})).toBe('sales');
+    // A retired robot kept above the live one (enabled: false) is not the default: sends without an account reach "hr".
+    const retired: HostConfig = { channels: { 'dingtalk-ai': { accounts: { old: { enabled: false, clientId: 'dingO', clientSecret: 's' }, hr: { clientId: 'c', clientSecret: 'd' } } } } };
+    expect(defaultAccountId(retired, {})).toBe('hr');
+    expect(defaultAccountId({ channels: { 'dingtalk-ai': { enabled: false, clientId: 'dingT', clientSecret: 's', accounts: { hr: { enabled: true, clientId: 'c', clientSecret: 'd' } } } } }, {})).toBe('hr');
+    // None enabled: the first listed (its sends say it is disabled).
+    expect(defaultAccountId({ channels: { 'dingtalk-ai': { accounts: { old: { enabled: false, clientId: 'dingO', clientSecret: 's' } } } } }, {})).toBe('old');
     expect(accountConfigKey('hr', 'systemPrompt', cfg)).toBe('channels.dingtalk-ai.systemPrompt');
     expect(accountConfigKey('sales', 'systemPrompt', cfg)).toBe('channels.dingtalk-ai.accounts.sales.systemPrompt');
     expect(accountConfigKey('hr', 'monthlyCallBudget', cfg)).toBe('channels.dingtalk-ai.accounts.hr.monthlyCallBudget');
@@ -140,7 +146,7 @@ describe('account resolution', () => {
   });
 
   test('account ids the hosts cannot route as written are refused naming the key and the name to use; none shares or escapes the state folder', () => {
-    const rule = 'an account id must be lower-case letters a-z, digits, "-" or "_" (starting with a letter or digit, at most 64 characters, not "constructor" or "prototype"): OpenClaw and Clawdbot route sends and restarts by that form';
+    const rule = 'an account id must be lower-case letters a-z, digits, "-" or "_" (not starting or ending with "-", at most 64 characters, not "__proto__", "constructor" or "prototype"): OpenClaw and Clawdbot route sends and restarts by that form';
     const bad: Array<[string, string, string]> = [
       // "sales" is taken by another account here: the name suggested is a free one.
       ['Sales', 'channels.dingtalk-ai.accounts["Sales"]', '(`--account Sales` reaches this plugin as "sales"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
@@ -154,13 +160,16 @@ describe('account resolution', () => {
       ['', 'channels.dingtalk-ai.accounts[""]', '(`--account ` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
       [' sales', 'channels.dingtalk-ai.accounts[" sales"]', '(`--account  sales` reaches this plugin as "sales"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
       ['a\u200Bb', 'channels.dingtalk-ai.accounts["a\u200Bb"]', '(`--account a\u200Bb` reaches this plugin as "a-b"), and it names the account\'s state folder; rename the key to "a-b"'],
-      ['constructor', 'channels.dingtalk-ai.accounts.constructor', '(`--account constructor` reaches this plugin as "default"), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      // OpenClaw reads the prototype keys as "default" (dist/prototype-keys-*.mjs); Clawdbot keeps them as written.
+      ['__proto__', 'channels.dingtalk-ai.accounts.__proto__', '(`--account __proto__` reaches this plugin as "default" on OpenClaw), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
+      ['constructor', 'channels.dingtalk-ai.accounts.constructor', '(`--account constructor` reaches this plugin as "default" on OpenClaw), and it names the account\'s state folder; rename the key, e.g. "sales-2"'],
       ['a'.repeat(65), `channels.dingtalk-ai.accounts["${'a'.repeat(40)}…"]`, `(\`--account ${'a'.repeat(40)}…\` reaches this plugin as "${'a'.repeat(64)}"), and it names the account's state folder; rename the key to "${'a'.repeat(64)}"`],
     ];
     const accounts = Object.fromEntries(['sales', 'ops', ...bad.map(([id]) => id)].map((id, i) => [id, { clientId: `ding${i}`, clientSecret: 's' }]));
     const cfg: HostConfig = { channels: { 'dingtalk-ai': { stateDir: '/tmp/st', accounts } } };
     expect(resolveAccount(cfg, 'sales', {})).toMatchObject({ stateDir: '/tmp/st/sales', problems: [] });
-    for (const ok of ['ops', 'a', '0', 'sales_2', 'sales-cn', 'x'.repeat(64)]) expect(resolveAccount({ channels: { 'dingtalk-ai': { accounts: { [ok]: { clientId: 'dingA', clientSecret: 's' } } } } }, ok, {}).problems, ok).toEqual([]);
+    // "_ops": both hosts trim only "-" (OpenClaw dist/account-id-*.mjs canonicalizeAccountId), so it routes as written.
+    for (const ok of ['ops', 'a', '0', 'sales_2', 'sales-cn', '_ops', '_', 'x'.repeat(64)]) expect(resolveAccount({ channels: { 'dingtalk-ai': { accounts: { [ok]: { clientId: 'dingA', clientSecret: 's' } } } } }, ok, {}).problems, ok).toEqual([]);
     for (const [id, key, tail] of bad) {
       const a = resolveAccount(cfg, id, {});
       expect(a.problems, id).toEqual([`${key}: ${rule} ${tail}`]);
@@ -234,6 +243,21 @@ describe('configuredApps', () => {
     ]);
     // The default account's robot may come from the environment alone.
     expect(configuredApps({}, { DINGTALK_CLIENT_ID: 'dingENV' })).toEqual([{ clientId: 'dingENV', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
+  });
+
+  test('a twin of a robot (its clientId in other case or with an invisible character) is refused, not a second app: the robot keeps the whole default budget', () => {
+    const cfg: HostConfig = {
+      channels: {
+        'dingtalk-ai': {
+          clientId: 'dingabc123',
+          clientSecret: 'secret-one-123',
+          accounts: { sales: { clientId: 'dingabc123\u200b', clientSecret: 'secret-two-456' }, hr: { clientId: ' DINGABC123', clientSecret: 'secret-three-789' } },
+        },
+      },
+    };
+    expect(resolveAccount(cfg, 'sales', {}).problems.join(' ')).toContain('names the same robot');
+    expect(configuredApps(cfg, {})).toEqual([{ clientId: 'dingabc123', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
+    expect(resolveAccount(cfg, 'default', {}).monthlyCallBudget).toBe(4000);
   });
 });
 
