@@ -14,7 +14,8 @@
  *   a directory this channel does not have) so that resolveTarget's error, naming the accepted forms, is the one shown;
  *   `hint` goes with the host's own target errors.
  */
-import { accountConfigKey, CHANNEL_ID, defaultAccountId, type HostConfig, type ResolvedAccount } from './config.ts';
+import { accountConfigKey, CHANNEL_ID, channelConfig, defaultAccountId, listAccountIds, type HostConfig, type ResolvedAccount } from './config.ts';
+import { writtenAs } from './account-id.ts';
 import { clientFor, type DingTalkClient } from './dingtalk/client.ts';
 import { governedBudget } from './dingtalk/budget.ts';
 import { CallBudgetSpentError } from './dingtalk/governor.ts';
@@ -65,12 +66,16 @@ export function createOutbound(opts: OutboundAdapterOptions) {
    * (the host hands the current config to every call: a reload's `enableMediaUpload`, `mediaRoots`, budget or secret
    * applies to the next send) with a client made by clientFor and kept while its app fields and `debug` stay the same,
    * counting into the app's shared call budget and the account's state folder exactly as the running account does
-   * (governedBudget). Throws naming the problem and its key.
+   * (governedBudget). Throws naming the problem and its key, or the accounts there are when `id` is none of them.
    */
   const depsFor = async (cfg: HostConfig | undefined, id: string): Promise<OutboundDeps> => {
     const live = runningOutbound(id);
     if (live) return live;
     const hostCfg = cfg ?? opts.config() ?? {};
+    // A mistyped `--account slaes` is named as such, before any other problem of an account that does not exist (an
+    // `accounts.Sales` the host rewrote to "sales" is resolved: its problem names the key to rename).
+    const ids = listAccountIds(hostCfg);
+    if (!ids.includes(id) && !writtenAs(id, channelConfig(hostCfg))) throw new Error(`DingTalk account "${id}" is not in the config; accounts: ${ids.join(', ')}`);
     const account = opts.resolve(hostCfg, id);
     if (account.problems.length) throw new Error(`DingTalk account "${id}" is not configured: ${account.problems.join('; ')}`);
     const key = accountConfigKey(id, 'enabled', hostCfg);

@@ -115,4 +115,36 @@ describe('account ids as the host routes them', () => {
     await expect(outbound.sendText({ cfg, to: 'user:u1', text: '九点开会', accountId: 'sales' })).rejects.toThrow(/; rename the key to "sales"$/);
     expect(fake.sent).toEqual([]);
   });
+
+  test('`--account slaes` (a typo) is refused as no such account, listing the accounts there are; nothing is sent', async () => {
+    fake = await startFakeDingTalk();
+    const stateDir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(stateDir);
+    const robot = { apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase };
+    const cfg: HostConfig = { channels: { 'dingtalk-ai': { clientId: 'dingabc123', clientSecret: 'secret-one-123', ...robot, accounts: { sales: { clientId: 'dingxyz789', clientSecret: 'secret-two-456' } } } } };
+    const { outbound } = createOutbound({ resolve: (c, id) => resolveAccount(c, id ?? 'default', {}), config: () => cfg, stateDir: () => stateDir, log: quiet });
+    await expect(outbound.sendText({ cfg, to: 'user:u1', text: 'hi', accountId: 'slaes' })).rejects.toThrow(new Error('DingTalk account "slaes" is not in the config; accounts: default, sales'));
+    const only: HostConfig = { channels: { 'dingtalk-ai': { accounts: { notify: { clientId: 'dingabc123', clientSecret: 'secret-one-123', ...robot } } } } };
+    await expect(outbound.sendText({ cfg: only, to: 'user:u1', text: 'hi', accountId: 'notfy' })).rejects.toThrow(new Error('DingTalk account "notfy" is not in the config; accounts: notify'));
+    expect(fake.sent).toEqual([]);
+  });
+
+  test('a send without an account goes to the first enabled one, not a retired robot listed first', async () => {
+    fake = await startFakeDingTalk();
+    const stateDir = await mkdtemp(join(tmpdir(), 'dt-outbound-'));
+    cleanup.push(stateDir);
+    const cfg: HostConfig = {
+      channels: {
+        'dingtalk-ai': {
+          accounts: {
+            old: { enabled: false, clientId: 'dingold111', clientSecret: 'secret-old-111', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase },
+            notify: { clientId: 'dingAPPKEY', clientSecret: 'SECRET', apiBaseUrl: fake.apiBase, oapiBaseUrl: fake.oapiBase },
+          },
+        },
+      },
+    };
+    const { outbound } = createOutbound({ resolve: (c, id) => resolveAccount(c, id ?? 'default', {}), config: () => cfg, stateDir: () => stateDir, log: quiet });
+    await outbound.sendText({ cfg, to: 'user:u1', text: 'hi' });
+    expect(fake.sent).toHaveLength(1);
+  });
 });
