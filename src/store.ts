@@ -123,7 +123,8 @@ export class FileStore implements StateStore {
 
   /**
    * Tries a write now: creates the folder, writes and removes an empty temp file. A failure is `writeFailure` (and goes
-   * to `onError`), so a folder that cannot be written shows before the first change has to be kept. Never throws.
+   * to `onError`), so a folder that cannot be written shows before the first change has to be kept; a success clears an
+   * earlier failure (the folder was fixed) and writes the changes that failure kept waiting. Never throws.
    */
   async checkWritable(): Promise<void> {
     try {
@@ -131,6 +132,9 @@ export class FileStore implements StateStore {
       const probe = join(this.dir, `.write-check-${process.pid}-${randomUUID()}.tmp`);
       await writeFile(probe, '', { mode: 0o600 });
       await unlink(probe);
+      this.failed = undefined;
+      // Changes a failed write put back in line: written now (a failure here sets writeFailure again).
+      if (this.dirty.size > 0) await this.flush();
     } catch (err) {
       this.failed = { error: err, at: this.now() };
       this.onError(err);
@@ -456,7 +460,8 @@ export function openFileStore(dir: string): FileStore | undefined {
 /**
  * The process's one file store on `dir`: every path that needs an account's state (its running account, an outbound
  * send while it does not run, each restart) gets the same instance. Two FileStores on one folder would each keep their
- * own copy in memory and overwrite each other's appends and compactions. `onError`: the latest caller's.
+ * own copy in memory and overwrite each other's appends and compactions. `onError`: the latest caller's. Each call
+ * checks the folder can be written (checkWritable, in the background).
  */
 export function fileStoreAt(dir: string, onError: (err: unknown) => void = () => {}): FileStore {
   const key = resolve(dir);
@@ -464,11 +469,12 @@ export function fileStoreAt(dir: string, onError: (err: unknown) => void = () =>
   if (!entry) {
     const created: { store?: FileStore; onError: (err: unknown) => void } = { onError };
     created.store = new FileStore({ dir: key, onError: (err) => created.onError(err) });
-    // A folder that cannot be written shows in the account's status from the start (src/channel.ts).
-    void created.store.checkWritable();
     entry = created as { store: FileStore; onError: (err: unknown) => void };
     fileStores.set(key, entry);
   }
   entry.onError = onError;
+  // Checked at each open (an account's start or restart, an outbound send): a folder that cannot be written shows in
+  // the account's status from the start (src/channel.ts), and one fixed since stops showing.
+  void entry.store.checkWritable();
   return entry.store;
 }

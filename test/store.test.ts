@@ -107,6 +107,31 @@ describe('writes that fail or repeat', () => {
     expect(await readdir(join(dir, 'fine'))).toEqual([]);
   });
 
+  test('a fixed folder stops showing as failed: the check at the account\'s next start clears it and writes what waited', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'blocker'), 'x'); // a file in the path: ENOTDIR even as root
+    const state = join(dir, 'blocker', 'sales');
+    const s = fileStoreAt(state);
+    await s.checkWritable();
+    await s.incr('call-budget', 'calls', 1);
+    await s.flush();
+    expect(s.writeFailure).toMatchObject({ error: expect.objectContaining({ code: 'ENOTDIR' }) });
+    await rm(join(dir, 'blocker'));
+    // The account restarts (a config reload) and opens its store again: the folder is checked again.
+    expect(fileStoreAt(state)).toBe(s);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.writeFailure).toBeUndefined();
+    expect(await new FileStore({ dir: state }).get('call-budget', 'calls')).toBe(1);
+    // And a direct check that succeeds clears a failure too.
+    await writeFile(join(dir, 'blocker2'), 'x');
+    const t = new FileStore({ dir: join(dir, 'blocker2', 'ops') });
+    await t.checkWritable();
+    expect(t.writeFailure).toBeDefined();
+    await rm(join(dir, 'blocker2'));
+    await t.checkWritable();
+    expect(t.writeFailure).toBeUndefined();
+  });
+
   test('a failed append is not lost: its changes go out with the next write', async () => {
     const dir = await tempDir();
     const errors: unknown[] = [];
