@@ -41,14 +41,21 @@ export function pick(fromConfig: string | undefined, fromEnv: string | undefined
  * An http(s) URL. One carrying a user name or password (`http://user:pass@host`) is a problem: fetch refuses such URLs
  * (its error would print them), and the gateway's credential has its own keys. Printed without its user part.
  */
+/** Query parameter names that carry a credential (`token`, `gateway_password`, `apiKey`, `client_secret` …). */
+const CREDENTIAL_PARAM = /^(?:.*[_-])?(?:token|password|passwd|pwd|secret|key|apikey|auth|authorization|credential|credentials|signature|sig)$/i;
+
 export function url(value: string, key: string, problems: string[]): string {
   const v = value.trim().replace(/\/+$/, '');
   try {
     const u = new URL(v);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    const where = key.endsWith('gatewayUrl') || key === 'DINGTALK_GATEWAY_URL' ? ' and put the gateway\'s token or password in gatewayToken or gatewayPassword' : '';
     if (u.username || u.password) {
-      problems.push(`${key} carries a user name or password ("${withoutUserinfo(v)}"): remove it from the URL${key.endsWith('gatewayUrl') ? ' and put the gateway\'s token or password in gatewayToken or gatewayPassword' : ''}`);
+      problems.push(`${key} carries a user name or password ("${withoutUserinfo(v)}"): remove it from the URL${where}`);
     }
+    // A credential in the query would be logged and shown with the URL: named, never shown.
+    const credentials = [...u.searchParams.keys()].filter((name) => CREDENTIAL_PARAM.test(name));
+    if (credentials.length) problems.push(`${key} carries a credential in its query (${[...new Set(credentials)].map((n) => `"${n}"`).join(', ')}): remove it from the URL${where}`);
   } catch {
     // Not a URL, so the user part is only guessed: everything up to an "@" after the scheme.
     const shown = withoutUserinfo(value);

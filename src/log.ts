@@ -28,7 +28,8 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) secrets.add(value);
 }
 
-const SECRET_QUERY = /([?&](?:access_token|session|ticket|appsecret|signature|Signature|OSSAccessKeyId)=)[^&\s"']+/g;
+/** Query parameters whose values are credentials: DingTalk's and OSS's, and the usual names (`?token=`, `?password=`). */
+const SECRET_QUERY = /([?&](?:[\w-]*[_-])?(?:access_token|session|ticket|appsecret|signature|OSSAccessKeyId|token|password|passwd|pwd|secret|key|apikey|auth|authorization|credentials?|sig)=)[^&\s"']+/gi;
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
 
 /** The user part of URLs (`scheme://user:password@`). */

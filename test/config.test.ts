@@ -376,6 +376,17 @@ describe('a value of the wrong type is a problem naming its key, never silently 
     expect(problems).toEqual([problem]);
   });
 
+  test.each([
+    ['gatewayUrl', 'http://127.0.0.1:18789/?token=gw-tok-998877', 'channels.dingtalk-ai.gatewayUrl carries a credential in its query ("token"): remove it from the URL and put the gateway\'s token or password in gatewayToken or gatewayPassword'],
+    ['gatewayUrl', 'http://127.0.0.1:18789/v1/chat/completions?Password=gw-tok-998877&x=1&api_key=gw-tok-998877', 'channels.dingtalk-ai.gatewayUrl carries a credential in its query ("Password", "api_key"): remove it from the URL and put the gateway\'s token or password in gatewayToken or gatewayPassword'],
+    ['apiBaseUrl', 'https://dt-proxy.corp.example/?secret=gw-tok-998877', 'channels.dingtalk-ai.apiBaseUrl carries a credential in its query ("secret"): remove it from the URL'],
+  ])('a %s with a credential in its query is a problem naming the parameter, never its value', (k, value, problem) => {
+    const problems = resolve({ [k]: value }).problems;
+    expect(problems).toEqual([problem]);
+    // Ordinary parameters are no problem.
+    expect(resolve({ [k]: 'http://127.0.0.1:18789/?monkey=1&keyboard=2&page=3' }).problems).toEqual([]);
+  });
+
   test('allowFrom with numbers: quote ids as strings; one beyond 2^53 is said to be corrupted already', () => {
     // 123456789012345678 is not a safe integer: JSON.parse already turned it into 123456789012345680.
     const a = resolve({ allowFrom: [JSON.parse('123456789012345678'), 42] });

@@ -15,3 +15,10 @@ test('log lines never carry a URL\'s user name and password, a registered secret
     '[dingtalk-ai] [ops] mail ops@example.com; see https://example.com/u/@me',
   ]);
 });
+
+test('a credential-like query parameter (token, password, key, secret …) is hidden in any case; other parameters stay', () => {
+  const lines: string[] = [];
+  const log = createLogger({ info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) });
+  log.info('gateway http://127.0.0.1:18789/?token=gw-tok-998877&page=2&Password=pw1&api_key=k1&client_secret=s1&monkey=ok&sig=x9');
+  expect(lines).toEqual(['[dingtalk-ai] gateway http://127.0.0.1:18789/?token=***&page=2&Password=***&api_key=***&client_secret=***&monkey=ok&sig=***']);
+});
