@@ -9,6 +9,8 @@ import { DEFAULT_MONTHLY_CALL_BUDGET, DOCUMENTED_ORG_ALLOWANCE, MAX_MONTHLY_CALL
 /** One DingTalk app (a distinct clientId) of a config, as its first enabled account writes its budget. */
 export interface ConfiguredApp {
   clientId: string;
+  /** The first enabled account that names the app (listAccountIds order). */
+  accountId: string;
   /** The `monthlyCallBudget` as written (any type; undefined: not set). */
   budget: unknown;
   /** That key's full name, e.g. `channels.dingtalk-ai.accounts.sales.monthlyCallBudget`. */

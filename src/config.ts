@@ -323,7 +323,7 @@ export function configuredApps(cfg: HostConfig, env: Env = process.env): Configu
     // One robot, however its clientId is cased or padded (robotId): a pasted twin is refused, not a second app.
     if (!clientId || apps.has(robotId(clientId))) continue;
     const key = own && 'monthlyCallBudget' in own ? `channels.${CHANNEL_ID}.accounts.${accountId}.monthlyCallBudget` : `channels.${CHANNEL_ID}.monthlyCallBudget`;
-    apps.set(robotId(clientId), { clientId, budget: merged.monthlyCallBudget, key });
+    apps.set(robotId(clientId), { clientId, accountId, budget: merged.monthlyCallBudget, key });
   }
   return [...apps.values()];
 }

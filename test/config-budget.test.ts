@@ -45,7 +45,7 @@ describe('the apps of one config share the org allowance', () => {
   });
 
   test('the split rounds down (3 apps: 1333 each); one app, or none, keeps the whole default and is never warned about', () => {
-    const app = (clientId: string) => ({ clientId, budget: undefined, key: `channels.dingtalk-ai.accounts.${clientId}.monthlyCallBudget` });
+    const app = (clientId: string) => ({ clientId, accountId: clientId, budget: undefined, key: `channels.dingtalk-ai.accounts.${clientId}.monthlyCallBudget` });
     expect(defaultCallBudget([app('a'), app('b'), app('c')])).toBe(1333);
     expect(defaultCallBudget([])).toBe(4000);
     expect(callBudgetWarning([{ ...app('a'), budget: 1_000_000 }])).toBeUndefined();

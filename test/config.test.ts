@@ -238,11 +238,11 @@ describe('configuredApps', () => {
       },
     };
     expect(configuredApps(cfg, {})).toEqual([
-      { clientId: 'dingA', budget: 3000, key: 'channels.dingtalk-ai.accounts.sales.monthlyCallBudget' },
-      { clientId: 'dingB', budget: 1000, key: 'channels.dingtalk-ai.monthlyCallBudget' },
+      { clientId: 'dingA', accountId: 'sales', budget: 3000, key: 'channels.dingtalk-ai.accounts.sales.monthlyCallBudget' },
+      { clientId: 'dingB', accountId: 'hr', budget: 1000, key: 'channels.dingtalk-ai.monthlyCallBudget' },
     ]);
     // The default account's robot may come from the environment alone.
-    expect(configuredApps({}, { DINGTALK_CLIENT_ID: 'dingENV' })).toEqual([{ clientId: 'dingENV', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
+    expect(configuredApps({}, { DINGTALK_CLIENT_ID: 'dingENV' })).toEqual([{ clientId: 'dingENV', accountId: 'default', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
   });
 
   test('a twin of a robot (its clientId in other case or with an invisible character) is refused, not a second app: the robot keeps the whole default budget', () => {
@@ -256,7 +256,7 @@ describe('configuredApps', () => {
       },
     };
     expect(resolveAccount(cfg, 'sales', {}).problems.join(' ')).toContain('names the same robot');
-    expect(configuredApps(cfg, {})).toEqual([{ clientId: 'dingabc123', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
+    expect(configuredApps(cfg, {})).toEqual([{ clientId: 'dingabc123', accountId: 'default', budget: undefined, key: 'channels.dingtalk-ai.monthlyCallBudget' }]);
     expect(resolveAccount(cfg, 'default', {}).monthlyCallBudget).toBe(4000);
   });
 });

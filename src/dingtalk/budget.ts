@@ -9,7 +9,7 @@
  * - the monthly-quota switch: after `ApiCountLimitForOrg` the app stops using cards for a while;
  * - the monthly call governor (./governor.ts): the month's calls counted, each answer's delivery mode.
  */
-import { listAccountIds, resolveAccount, type HostConfig } from '../config.ts';
+import { configuredApps, resolveAccount, type HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { StateStore } from '../store.ts';
 import type { CallGate } from './client.ts';
@@ -208,20 +208,17 @@ export async function governedBudget(
 /**
  * Sets every app of `cfg` that has a budget in this process to what `cfg` gives it: the `monthlyCallBudget` (and the
  * edition's calls per second) of the first enabled account naming the app, as config resolution orders them. Called at
- * every account start and every config resolution the channel sees, because a reload restarts only the accounts it
+ * every config resolution the channel sees (account starts included: their ctx.account comes from it), because a reload restarts only the accounts it
  * touched (OpenClaw dist/config-reload-plan-*.mjs: `accountScopedRestart`, `extractAccountIdFromPath`) while a new app
  * lowers every app's default share (4,000 / apps): without this the running robots would keep governing with the old
  * share, and the apps together could spend past the org's allowance. Apps without a budget here are left alone (their
  * first start or outbound send sets them up, governedBudget).
  */
 export function applyCallBudgets(cfg: HostConfig, env: Record<string, string | undefined> = process.env): void {
-  const done = new Set<string>();
-  for (const id of listAccountIds(cfg, env)) {
-    const account = resolveAccount(cfg, id, env);
-    if (!account.enabled || !account.clientId || done.has(account.clientId)) continue;
-    done.add(account.clientId);
-    const budget = budgets.get(account.clientId);
+  for (const app of configuredApps(cfg, env)) {
+    const budget = budgets.get(app.clientId);
     if (!budget) continue;
+    const account = resolveAccount(cfg, app.accountId, env);
     budget.setLimit(EDITION_QPS[account.dingtalkEdition]);
     budget.governor.configure({ monthlyCallBudget: account.monthlyCallBudget });
   }
