@@ -74,6 +74,8 @@ export function createChannel(api: PluginApi) {
   const pairingOf = (accountId: string) => hostPairing(pairingApi(api), host, accountId);
   const support = () => ({ pairing: pairingOf(DEFAULT_ACCOUNT_ID) !== undefined });
   // Each config the host hands over sets every running app's budget (a reload restarts only the accounts it touched).
+  // Both hosts make startAccount's ctx.account with this resolve (OpenClaw dist/server-channels-*.mjs, Clawdbot
+  // dist/gateway/server-channels.js), so an account start applies them too.
   const resolve = (cfg: HostConfig, accountId?: string | null) => (applyCallBudgets(cfg), resolveAccount(cfg, accountId || defaultAccountId(cfg), process.env, support()));
   const { outbound, messaging } = createOutbound({ resolve, config: () => api.config, stateDir: () => stateDir(api), log: hostLog });
   // Each account's last start here: the probe must not say "works" for an account that failed to start.
@@ -164,7 +166,6 @@ export function createChannel(api: PluginApi) {
       /** Runs until the host aborts; the host treats an early return as a crash. */
       startAccount: async (ctx: GatewayContext): Promise<void> => {
         const log = createLogger(ctx.log ?? hostLog, { debug: ctx.account.debug }).child(ctx.accountId);
-        applyCallBudgets(ctx.cfg);
         const seen = activityOf(ctx.accountId);
         runs.set(ctx.accountId, { running: true, at: Date.now() });
         // The status's lastError: the connection's, else another process on this robot, else the last failed answer.
